@@ -1,0 +1,177 @@
+"""The ``tcia-mirror`` command line: parses flags, runs the event loop, maps errors to exit codes.
+
+This is the only module that calls ``anyio.run``. Commands delegate to the service
+layer; every :class:`~mirror.errors.MirrorError` becomes one clear line on stderr and
+its exit code (0 in sync, 1 some series failed, 2 bad usage/config, 3 source
+unreachable or auth refused, 130 interrupted).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+import anyio
+import click
+
+from mirror.config import Settings, load_settings
+from mirror.errors import Interrupted, MirrorError, UsageError
+
+CONFIG_OPTION = click.option(
+    "--config", "config_path", type=click.Path(dir_okay=False),
+    help="TOML config file (default: ./tcia-mirror.toml if present).")
+
+
+def _settings(config_path: str | None, **overrides: dict[str, Any]) -> Settings:
+    cleaned = {sec: {k: v for k, v in keys.items() if v is not None}
+               for sec, keys in overrides.items()}
+    return load_settings(config_path, overrides={k: v for k, v in cleaned.items() if v})
+
+
+def _run(func: Callable[..., Any], *args: Any) -> Any:
+    """Run *func* on the event loop; turn errors into messages and exit codes."""
+    try:
+        return anyio.run(func, *args)
+    except KeyboardInterrupt:
+        _fail(Interrupted())
+    except MirrorError as exc:
+        _fail(exc)
+
+
+def _fail(exc: MirrorError) -> NoReturn:
+    click.echo(f"tcia-mirror: error: {exc.message}", err=True)
+    sys.exit(exc.exit_code)
+
+
+class _Group(click.Group):
+    """Bad usage exits 2 with one line; our own errors raised while parsing do too."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MirrorError as exc:
+            _fail(exc)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="tcia-mirror")
+def cli() -> None:
+    """Keep a local copy of The Cancer Imaging Archive incrementally in sync."""
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--collection", "collections", multiple=True,
+              help="Collection to sync (repeatable; default: [sync] collections).")
+@click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
+@click.option("--reconcile", is_flag=True, help="Full listing of every collection now.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def sync(config_path: str | None, collections: tuple[str, ...], dry_run: bool,
+         reconcile: bool, as_json: bool) -> None:
+    """One-shot catch-up: discover, download, verify, commit, then exit."""
+    from mirror import service
+
+    settings = _settings(config_path, sync={"collections": collections or None})
+    code = _run(service.run_sync, settings, service.SyncOptions(
+        dry_run=dry_run, reconcile=reconcile, as_json=as_json))
+    sys.exit(code)
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--no-workers", is_flag=True, help="Run only the scheduler (workers elsewhere).")
+def daemon(config_path: str | None, no_workers: bool) -> None:
+    """Long-running: scheduler, worker pool, /healthz and /metrics."""
+    from mirror import service
+
+    settings = _settings(config_path)
+    sys.exit(_run(service.run_daemon, settings, not no_workers))
+
+
+@cli.command()
+@CONFIG_OPTION
+def worker(config_path: str | None) -> None:
+    """Download-only worker claiming queued series from a shared catalog."""
+    from mirror import service
+
+    settings = _settings(config_path)
+    sys.exit(_run(service.run_worker, settings))
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def status(config_path: str | None, as_json: bool) -> None:
+    """Per collection: series total / done / queued / failed, bytes, last poll, watermark."""
+    from mirror.catalog import status as catalog_status
+
+    settings = _settings(config_path)
+    rows = _run(catalog_status.collect, settings.catalog.url)
+    click.echo(catalog_status.render(rows, as_json=as_json))
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--repair", is_flag=True, help="Re-queue what is wrong; the next sync fixes it.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report.")
+def verify(config_path: str | None, repair: bool, as_json: bool) -> None:
+    """Re-check the archive against the catalog (presence, size, MD5, DICOM UIDs)."""
+    from mirror import service
+
+    settings = _settings(config_path)
+    sys.exit(_run(service.run_verify, settings, repair, as_json))
+
+
+@cli.command(context_settings={"ignore_unknown_options": False})
+@CONFIG_OPTION
+@click.argument("endpoint")
+@click.argument("params", nargs=-1)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "table"]), default="json",
+              show_default=True)
+@click.option("--base-url", help="Override [source] base_url.")
+@click.option("--api", type=click.Choice(["v3", "nbia-v1", "nbia-v4"]),
+              help="Override [source] api.")
+def query(config_path: str | None, endpoint: str, params: tuple[str, ...], fmt: str,
+          base_url: str | None, api: str | None) -> None:
+    """Call any TCIA ENDPOINT with Key=Value parameters and print the result."""
+    from mirror.tcia import query as tcia_query
+
+    pairs: dict[str, str] = {}
+    for item in params:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"query parameter {item!r} must be Key=Value")
+        pairs[key] = value
+    settings = _settings(config_path, source={"base_url": base_url, "api": api})
+    text = _run(tcia_query.run_query, settings.source, endpoint, pairs, fmt)
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+@cli.group()
+def db() -> None:
+    """Catalog database administration."""
+
+
+@db.command("upgrade")
+@CONFIG_OPTION
+def db_upgrade(config_path: str | None) -> None:
+    """Apply Alembic migrations to the configured catalog."""
+    from mirror.catalog import migrate
+
+    settings = _settings(config_path)
+    _run(migrate.upgrade, settings.catalog.url)
+    click.echo("catalog is at the latest schema revision")
+
+
+def _register_simulate() -> None:
+    from mirror.simulator.cli import simulate
+
+    cli.add_command(simulate)
+
+
+_register_simulate()
+
+
+def main() -> None:
+    cli(prog_name="tcia-mirror")

@@ -1,0 +1,268 @@
+"""Settings: TOML file + TCIA_MIRROR_<SECTION>_<KEY> environment + flags -> frozen, validated.
+
+Precedence is flag > environment > file > default. Unknown sections or keys are an
+error naming the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from mirror.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = Path("tcia-mirror.toml")
+ENV_PREFIX = "TCIA_MIRROR_"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+APIS = ("v3", "nbia-v1", "nbia-v4")
+DEFAULT_BASE_URLS = {
+    "v3": "https://services.cancerimagingarchive.net/services/v3/TCIA/query",
+    "nbia-v1": "https://services.cancerimagingarchive.net/nbia-api/services/v1",
+    "nbia-v4": "https://nbia.cancerimagingarchive.net/nbia-api/services/v4",
+}
+
+
+def parse_duration(value: str | int | float, key: str = "duration") -> float:
+    """``"500ms"``, ``"2s"``, ``"10m"``, ``"1h"``, ``"7d"`` -> seconds."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a duration like \"10m\", got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ConfigError(f"{key}: expected a duration like \"500ms\", \"2s\", \"1h\", "
+                          f"\"7d\", got {value!r}")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class Duration(float):
+    """Seconds, written in config as a string with a unit."""
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    api: str = "nbia-v4"
+    base_url: str = DEFAULT_BASE_URLS["nbia-v4"]
+    api_key: str = field(default="", repr=False)
+    username: str = ""
+    password: str = field(default="", repr=False)
+    token_url: str = ""
+    max_connections: int = 8
+    requests_per_second: float = 0.0
+    ca_bundle: str = ""
+    connect_timeout: Duration = Duration(30.0)
+    read_timeout: Duration = Duration(120.0)
+    retries: int = 5
+
+    def resolved_token_url(self) -> str:
+        """The token endpoint: configured, or ``<host>/nbia-api/oauth/token``."""
+        if self.token_url:
+            return self.token_url
+        base = self.base_url.rstrip("/")
+        marker = "/nbia-api/"
+        if marker in base:
+            return base.split(marker, 1)[0] + "/nbia-api/oauth/token"
+        return base.split("/services/", 1)[0] + "/nbia-api/oauth/token"
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    root: str = "./archive"
+    layout: str = "uid"
+
+
+@dataclass(frozen=True)
+class CatalogSettings:
+    url: str = field(default="sqlite+aiosqlite:///./catalog.db", repr=False)
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    collections: tuple[str, ...] = ("LIDC-IDRI",)
+    workers: int = 8
+    poll_interval: Duration = Duration(3600.0)
+    reconcile_interval: Duration = Duration(7 * 86400.0)
+    overlap_days: int = 2
+    verify: str = "md5"
+    on_remote_delete: str = "keep"
+    max_delete_fraction: float = 0.1
+    max_attempts: int = 5
+    lease: Duration = Duration(300.0)
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    listen: str = "127.0.0.1:9188"
+    shutdown_timeout: Duration = Duration(8.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: SourceSettings = field(default_factory=SourceSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    catalog: CatalogSettings = field(default_factory=CatalogSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+
+    def replace(self, section: str, **changes: Any) -> Settings:
+        return dataclasses.replace(
+            self, **{section: dataclasses.replace(getattr(self, section), **changes)})
+
+
+SECTIONS: dict[str, type] = get_type_hints(Settings)
+
+
+def _coerce(key: str, kind: Any, value: Any) -> Any:
+    """Turn a TOML or environment value into the field's type, or raise ConfigError."""
+    from_env = isinstance(value, str)
+    try:
+        if kind is Duration:
+            return Duration(parse_duration(value, key))
+        if kind is bool:
+            if from_env and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+                return value.lower() in ("1", "true", "yes")
+            if isinstance(value, bool):
+                return value
+        elif kind is int:
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        elif kind is str:
+            if isinstance(value, str):
+                return value
+        elif kind == tuple[str, ...]:
+            if from_env:
+                return tuple(v.strip() for v in value.split(",") if v.strip())
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+    except (TypeError, ValueError):
+        pass
+    raise ConfigError(f"{key}: invalid value {value!r}")
+
+
+def _validate(settings: Settings) -> Settings:
+    s = settings
+    checks = [
+        (s.source.api in APIS, "source.api", f"must be one of {', '.join(APIS)}"),
+        (s.source.base_url.startswith(("http://", "https://")), "source.base_url",
+         "must be an http:// or https:// URL"),
+        (s.source.max_connections >= 1, "source.max_connections", "must be at least 1"),
+        (s.source.requests_per_second >= 0, "source.requests_per_second", "must be >= 0"),
+        (s.source.retries >= 0, "source.retries", "must be >= 0"),
+        (s.archive.layout in ("uid", "descriptive"), "archive.layout",
+         "must be \"uid\" or \"descriptive\""),
+        (bool(s.archive.root), "archive.root", "must not be empty"),
+        (s.catalog.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")),
+         "catalog.url", "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"),
+        (s.sync.workers >= 1, "sync.workers", "must be at least 1"),
+        (s.sync.overlap_days >= 0, "sync.overlap_days", "must be >= 0"),
+        (s.sync.verify in ("md5", "count"), "sync.verify", "must be \"md5\" or \"count\""),
+        (s.sync.on_remote_delete in ("keep", "delete"), "sync.on_remote_delete",
+         "must be \"keep\" or \"delete\""),
+        (0 <= s.sync.max_delete_fraction <= 1, "sync.max_delete_fraction",
+         "must be between 0 and 1"),
+        (s.sync.max_attempts >= 1, "sync.max_attempts", "must be at least 1"),
+        (s.sync.poll_interval > 0, "sync.poll_interval", "must be positive"),
+        (s.sync.lease > 0, "sync.lease", "must be positive"),
+        (_valid_listen(s.daemon.listen), "daemon.listen", "must be HOST:PORT"),
+    ]
+    for ok, key, why in checks:
+        if not ok:
+            raise ConfigError(f"{key}: {why}")
+    return settings
+
+
+def _valid_listen(listen: str) -> bool:
+    host, _, port = listen.rpartition(":")
+    return bool(host) and port.isdigit() and 0 <= int(port) < 65536
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Build :class:`Settings` from defaults, a TOML file, the environment and flags.
+
+    *path* None means ``./tcia-mirror.toml`` if it exists. *overrides* holds flag
+    values as ``{"section": {"key": value}}``.
+    """
+    env = os.environ if env is None else env
+    layers: list[tuple[str, Mapping[str, Mapping[str, Any]]]] = []
+    file_path = Path(path) if path is not None else DEFAULT_CONFIG_FILE
+    if path is not None or file_path.exists():
+        layers.append((str(file_path), _read_toml(file_path)))
+    layers.append(("environment", _from_env(env)))
+    if overrides:
+        layers.append(("command line", overrides))
+
+    values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    for origin, layer in layers:
+        for section, keys in layer.items():
+            if section not in SECTIONS:
+                raise ConfigError(f"unknown config section [{section}] in {origin}")
+            if not isinstance(keys, Mapping):
+                raise ConfigError(f"[{section}] in {origin} must be a table")
+            hints = get_type_hints(SECTIONS[section])
+            for key, raw in keys.items():
+                if key not in hints:
+                    raise ConfigError(f"unknown config key {section}.{key} in {origin}")
+                values[section][key] = _coerce(f"{section}.{key}", hints[key], raw)
+    source = values["source"]
+    if "api" in source and "base_url" not in source:
+        source["base_url"] = DEFAULT_BASE_URLS.get(source["api"], "")
+    sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
+    return _validate(Settings(**sections))
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``TCIA_MIRROR_SOURCE_PASSWORD=x`` -> ``{"source": {"password": "x"}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section, _, key = rest.partition("_")
+        if section not in SECTIONS or key not in get_type_hints(SECTIONS[section]):
+            raise ConfigError(f"unknown environment variable {name} (no config key "
+                              f"{section}.{key})")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def public_view(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings as plain data with secrets masked, safe to print or log."""
+    secrets = {"api_key", "password"}
+    out: dict[str, dict[str, Any]] = {}
+    for name in SECTIONS:
+        section = dataclasses.asdict(getattr(settings, name))
+        out[name] = {k: ("***" if k in secrets and v else v) for k, v in section.items()}
+    catalog_url = out["catalog"]["url"]
+    out["catalog"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", catalog_url)
+    return out

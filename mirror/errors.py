@@ -1,0 +1,145 @@
+"""One exception root for tcia-mirror; every class knows its exit code and message.
+
+Errors from aiohttp, SQLAlchemy and pydicom are converted where they enter the
+program (``raise ... from exc``), so the CLI only ever sees this tree:
+
+    MirrorError                         exit 1
+    ├── UsageError                      exit 2  bad flag or argument
+    ├── ConfigError                     exit 2  bad or unknown config key
+    ├── SourceError                     exit 3  TCIA (or the simulator) cannot be used
+    │   ├── SourceUnreachable           exit 3  connection refused, DNS, TLS
+    │   └── AuthError                   exit 3  token or api_key refused
+    ├── ApiError                        exit 1  an HTTP answer we cannot use
+    │   ├── TransientApiError                   5xx, 429, reset: retry later
+    │   ├── PermanentApiError                   400 and friends: do not retry
+    │   └── ProtocolError                       malformed body (bad JSON, HTML page)
+    ├── TransferError                   exit 1  a series download that cannot be committed
+    │   ├── TruncatedArchive                    ZIP cut short or unreadable (transient)
+    │   ├── HostileArchive                      ../ names, bombs, duplicates (permanent)
+    │   └── VerificationError                   counts, sizes, MD5, DICOM UIDs disagree
+    ├── CatalogError                    exit 1  database problems
+    │   └── IllegalTransition                   a series state change the table forbids
+    ├── StorageError                    exit 1  disk full, permissions
+    └── Interrupted                     exit 130
+"""
+
+from __future__ import annotations
+
+
+class MirrorError(Exception):
+    """tcia-mirror failed."""
+
+    exit_code = 1
+    #: Transient errors are retried (in place for requests, later for series).
+    transient = False
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class UsageError(MirrorError):
+    """Bad usage."""
+
+    exit_code = 2
+
+
+class ConfigError(MirrorError):
+    """Bad configuration."""
+
+    exit_code = 2
+
+
+class SourceError(MirrorError):
+    """The TCIA source cannot be used."""
+
+    exit_code = 3
+
+
+class SourceUnreachable(SourceError):
+    """The TCIA source is unreachable."""
+
+    transient = True
+
+
+class AuthError(SourceError):
+    """The TCIA source refused our credentials."""
+
+
+class ApiError(MirrorError):
+    """The TCIA API answered with something we cannot use."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        endpoint: str = "",
+        status: int | None = None,
+        body: str = "",
+    ) -> None:
+        self.endpoint = endpoint
+        self.status = status
+        self.body = body
+        super().__init__(message)
+
+
+class TransientApiError(ApiError):
+    """The TCIA API failed transiently."""
+
+    transient = True
+
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None,
+                 **kwargs: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class PermanentApiError(ApiError):
+    """The TCIA API refused the request."""
+
+
+class ProtocolError(ApiError):
+    """The TCIA API sent a malformed response."""
+
+    transient = True
+
+
+class TransferError(MirrorError):
+    """A series could not be transferred."""
+
+
+class TruncatedArchive(TransferError):
+    """The series archive is truncated or unreadable."""
+
+    transient = True
+
+
+class HostileArchive(TransferError):
+    """The series archive contains a hostile entry."""
+
+
+class VerificationError(TransferError):
+    """Downloaded data failed verification."""
+
+    transient = True
+
+
+class CatalogError(MirrorError):
+    """The catalog failed."""
+
+
+class IllegalTransition(CatalogError):
+    """A series state change that the transition table forbids."""
+
+
+class StorageError(MirrorError):
+    """The archive storage failed."""
+
+
+class Interrupted(MirrorError):
+    """Interrupted."""
+
+    exit_code = 130
