@@ -1,0 +1,1 @@
+"""Postgres fixtures (filled in with the catalog)."""

@@ -1,0 +1,1 @@
+"""Simulator fixtures (filled in with the simulator)."""
