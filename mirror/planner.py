@@ -1,0 +1,115 @@
+"""Pure planning: a remote listing x a catalog snapshot -> add / refetch / repair / retire.
+
+The scheduler feeds listings in batches (a full NLST listing is never held whole), so
+the planner works per batch and decides retirements once, from the set of UIDs seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from mirror.domain import RemoteSeries, SeriesState
+
+
+class Snapshot(Protocol):
+    """What the planner needs to know about a series the catalog already has."""
+
+    state: SeriesState
+    image_count: int | None
+    file_size: int | None
+    remote_timestamp: datetime | None
+    local_instance_count: int | None
+
+
+@dataclass
+class Plan:
+    """Series UIDs per action, and the bytes they will cost (FileSize as listed)."""
+
+    add: list[str] = field(default_factory=list)
+    refetch: list[str] = field(default_factory=list)
+    repair: list[str] = field(default_factory=list)
+    retire: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    bytes_to_fetch: int = 0
+    #: retirements refused because they exceeded max_delete_fraction
+    retire_held_back: int = 0
+
+    def merge(self, other: Plan) -> Plan:
+        return Plan(
+            add=self.add + other.add,
+            refetch=self.refetch + other.refetch,
+            repair=self.repair + other.repair,
+            retire=self.retire + other.retire,
+            unchanged=self.unchanged + other.unchanged,
+            bytes_to_fetch=self.bytes_to_fetch + other.bytes_to_fetch,
+            retire_held_back=self.retire_held_back + other.retire_held_back,
+        )
+
+    def summary(self) -> dict[str, int]:
+        return {
+            "add": len(self.add), "refetch": len(self.refetch), "repair": len(self.repair),
+            "retire": len(self.retire), "unchanged": self.unchanged,
+            "bytes": self.bytes_to_fetch, "retire_held_back": self.retire_held_back,
+        }
+
+
+def changed(remote: RemoteSeries, known: Snapshot) -> bool:
+    """True when upstream ImageCount, FileSize or timestamp differ from what we recorded.
+
+    A field missing on either side (v3 has no FileSize or timestamp) is not evidence
+    of change.
+    """
+    pairs = (
+        (remote.image_count, known.image_count),
+        (remote.file_size, known.file_size),
+        (remote.timestamp, known.remote_timestamp),
+    )
+    return any(new is not None and old is not None and new != old for new, old in pairs)
+
+
+def plan_batch(listing: Iterable[RemoteSeries], snapshot: Mapping[str, Snapshot]) -> Plan:
+    """Decide what to do with each listed series, given what the catalog knows."""
+    plan = Plan()
+    for remote in listing:
+        known = snapshot.get(remote.series_uid)
+        size = remote.file_size or 0
+        if known is None or known.state is SeriesState.RETIRED:
+            plan.add.append(remote.series_uid)
+            plan.bytes_to_fetch += size
+        elif known.state in (SeriesState.QUEUED, SeriesState.FETCHING):
+            plan.unchanged += 1  # already on its way; upsert refreshes the metadata
+        elif changed(remote, known) or (
+            known.state is SeriesState.DONE and remote.image_count is not None
+            and known.local_instance_count != remote.image_count
+        ):
+            if known.state is SeriesState.DONE and (known.local_instance_count or 0) > 0:
+                plan.repair.append(remote.series_uid)
+            else:
+                plan.refetch.append(remote.series_uid)
+            plan.bytes_to_fetch += size
+        else:
+            plan.unchanged += 1
+    return plan
+
+
+def plan_retirements(
+    active: Collection[str],
+    seen: Collection[str],
+    *,
+    max_delete_fraction: float,
+) -> Plan:
+    """Series the catalog holds (not retired) that a full listing no longer shows.
+
+    Never more than ``max_delete_fraction`` of the collection in one pass: a listing
+    that lost half the collection is more likely an upstream accident than a real
+    withdrawal, so then nothing is retired and the count is reported instead.
+    """
+    gone = sorted(uid for uid in active if uid not in seen)
+    if not gone:
+        return Plan()
+    if len(gone) > max_delete_fraction * max(len(active), 1):
+        return Plan(retire_held_back=len(gone))
+    return Plan(retire=gone)
