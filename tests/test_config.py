@@ -69,3 +69,18 @@ def test_public_view_masks_secrets() -> None:
                                  "TCIA_MIRROR_CATALOG_URL": "postgresql+asyncpg://u:pw@h/db"})
     text = repr(public_view(s)) + repr(s)
     assert "hunter2" not in text and ":pw@" not in text
+
+
+def test_example_config_documents_every_key_with_its_default() -> None:
+    import dataclasses
+    import tomllib
+
+    from mirror.config import SECTIONS, Settings
+
+    example = Path(__file__).resolve().parent.parent / "config.example.toml"
+    data = tomllib.loads(example.read_text())
+    defaults = Settings()
+    for section, cls in SECTIONS.items():
+        documented = set(data.get(section, {}))
+        assert documented == {f.name for f in dataclasses.fields(cls)}, section
+    assert load_settings(example, env={}) == defaults
