@@ -143,3 +143,9 @@ class Interrupted(MirrorError):
     """Interrupted."""
 
     exit_code = 130
+
+
+class InvalidUid(MirrorError):
+    """A DICOM UID is malformed."""
+
+    # Not transient: the same UID is malformed on every attempt.
