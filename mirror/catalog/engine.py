@@ -1,0 +1,126 @@
+"""Engines for both databases: SQLite pragmas and transaction modes, pools, error mapping.
+
+SQLite gets WAL, a busy timeout and foreign keys on every connection, and write
+transactions start with ``BEGIN IMMEDIATE`` so that a writer waits for the lock up
+front instead of failing half-way when it upgrades a read lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from mirror.errors import CatalogError, ConfigError
+
+#: Seconds a SQLite writer waits for the lock before giving up.
+SQLITE_BUSY_TIMEOUT = 60.0
+#: Execution option marking an engine whose transactions write.
+_WRITE = "mirror_write"
+_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+
+
+def parse_url(url: str) -> URL:
+    """The catalog URL, or a ConfigError naming the key."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise ConfigError(f"catalog.url: cannot parse {url!r}") from exc
+    if parsed.drivername not in _DRIVERS:
+        raise ConfigError(
+            "catalog.url: must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+    return parsed
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable catalog url>"
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The database file of a SQLite URL (None for Postgres and in-memory SQLite)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An AsyncEngine for *url*, configured for the catalog's workload."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = create_async_engine(
+            parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        _configure_sqlite(engine)
+        return engine
+    return create_async_engine(
+        parsed,
+        pool_size=5,
+        max_overflow=10,
+        pool_pre_ping=True,  # a daemon outlives Postgres restarts
+        connect_args={"server_settings": {"application_name": "tcia-mirror"}},
+    )
+
+
+def writer(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine (same pool) whose transactions take the write lock up front."""
+    return engine.execution_options(**{_WRITE: True})
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (see _on_begin) instead of the driver.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT * 1000)}",
+            "PRAGMA foreign_keys=ON",
+            # WAL + NORMAL survives a killed process; only power loss may drop the
+            # last commits, which the next sync re-discovers.
+            "PRAGMA synchronous=NORMAL",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a driver error, without SQL or parameters."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        exc = exc.orig
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+@contextmanager
+def mapped_errors(url: str | URL) -> Iterator[None]:
+    """Turn SQLAlchemy and OS errors into :class:`CatalogError` where they enter."""
+    try:
+        yield
+    except (SQLAlchemyError, OSError) as exc:
+        raise CatalogError(f"catalog {safe_url(url)}: {describe(exc)}") from exc
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine, url: str | URL) -> AsyncIterator[AsyncConnection]:
+    """One transaction on *engine*, committed on success, errors mapped."""
+    with mapped_errors(url):
+        async with engine.begin() as conn:
+            yield conn

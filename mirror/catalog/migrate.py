@@ -1,0 +1,91 @@
+"""Apply Alembic migrations to a catalog from inside the program (``tcia-mirror db upgrade``).
+
+Migrations run on a connection of our own async engine, inside one write transaction:
+Postgres serialises concurrent upgraders with an advisory lock, SQLite with BEGIN
+IMMEDIATE, so several workers starting at once cannot race to create tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from mirror.catalog import engine as catalog_engine
+from mirror.errors import CatalogError
+
+#: The repository's ``migrations/`` folder (the package is installed from the checkout).
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+#: Arbitrary constant naming the Postgres advisory lock taken while migrating.
+_PG_LOCK = 0x7C1A_3122
+
+
+def alembic_config() -> Config:
+    """An Alembic config for the migrations folder, without an ini file."""
+    if not (MIGRATIONS_DIR / "env.py").is_file():
+        raise CatalogError(f"Alembic migrations not found in {MIGRATIONS_DIR}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head_revision() -> str | None:
+    """The newest revision the code knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the catalog at *url* up to *revision* (creating a SQLite file's folder)."""
+    path = catalog_engine.sqlite_file(url)
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(f"cannot create {path.parent}: {exc}") from exc
+    await _run(url, "upgrade", revision)
+
+
+async def downgrade(url: str, revision: str) -> None:
+    """Migrate the catalog at *url* down to *revision* (``"base"`` drops everything)."""
+    await _run(url, "downgrade", revision)
+
+
+async def current_revision(url: str) -> str | None:
+    """The revision the catalog is at, or None when it was never migrated."""
+    engine = catalog_engine.create_engine(url)
+    try:
+        async with catalog_engine.transaction(engine, url) as conn:
+            return await conn.run_sync(
+                lambda sync: MigrationContext.configure(sync).get_current_revision())
+    finally:
+        await engine.dispose()
+
+
+async def migrate_engine(
+    engine: AsyncEngine, url: str, action: str = "upgrade", revision: str = "head"
+) -> None:
+    """Run an Alembic *action* through an engine the caller already has (Catalog.open)."""
+    cfg = alembic_config()
+    async with catalog_engine.transaction(catalog_engine.writer(engine), url) as conn:
+        await conn.run_sync(_command, cfg, action, revision)
+
+
+async def _run(url: str, action: str, revision: str) -> None:
+    engine = catalog_engine.create_engine(url)
+    try:
+        await migrate_engine(engine, url, action, revision)
+    finally:
+        await engine.dispose()
+
+
+def _command(connection: Connection, cfg: Config, action: str, revision: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
+    cfg.attributes["connection"] = connection
+    getattr(command, action)(cfg, revision)
