@@ -1,5 +1,6 @@
 """The catalog: SQLAlchemy models, migrations and every SQL statement, including the queue."""
 
+from mirror.catalog.catalog import Catalog
 from mirror.catalog.records import (
     ClaimedSeries,
     CollectionInfo,
@@ -10,6 +11,7 @@ from mirror.catalog.records import (
 )
 
 __all__ = [
+    "Catalog",
     "ClaimedSeries",
     "CollectionInfo",
     "LeaseLost",

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.catalog import engine as catalog_engine
+from mirror.catalog.records import NotInitialised
 from mirror.errors import CatalogError
 
 #: The repository's ``migrations/`` folder (the package is installed from the checkout).
@@ -42,13 +43,18 @@ def head_revision() -> str | None:
 
 async def upgrade(url: str, revision: str = "head") -> None:
     """Migrate the catalog at *url* up to *revision* (creating a SQLite file's folder)."""
+    ensure_sqlite_dir(url)
+    await _run(url, "upgrade", revision)
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite catalog file if it is missing."""
     path = catalog_engine.sqlite_file(url)
     if path is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CatalogError(f"cannot create {path.parent}: {exc}") from exc
-    await _run(url, "upgrade", revision)
 
 
 async def downgrade(url: str, revision: str) -> None:
@@ -60,11 +66,28 @@ async def current_revision(url: str) -> str | None:
     """The revision the catalog is at, or None when it was never migrated."""
     engine = catalog_engine.create_engine(url)
     try:
-        async with catalog_engine.transaction(engine, url) as conn:
-            return await conn.run_sync(
-                lambda sync: MigrationContext.configure(sync).get_current_revision())
+        return await engine_revision(engine, url)
     finally:
         await engine.dispose()
+
+
+async def engine_revision(engine: AsyncEngine, url: str) -> str | None:
+    async with catalog_engine.transaction(engine, url) as conn:
+        return await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision())
+
+
+async def check_engine(engine: AsyncEngine, url: str) -> None:
+    """Raise unless the catalog behind *engine* is at the schema this code expects."""
+    current = await engine_revision(engine, url)
+    if current is None:
+        raise NotInitialised(
+            f"catalog at {catalog_engine.safe_url(url)} is not initialised; "
+            "run `tcia-mirror db upgrade`")
+    if current != head_revision():
+        raise CatalogError(
+            f"catalog at {catalog_engine.safe_url(url)} is at schema revision {current}, "
+            f"this program needs {head_revision()}; run `tcia-mirror db upgrade`")
 
 
 async def migrate_engine(

@@ -145,7 +145,7 @@ class Series(Base):
     date_released: Mapped[datetime | None] = mapped_column(UtcDateTime)
     series_number: Mapped[int | None] = mapped_column(Integer)
     description: Mapped[str | None] = mapped_column(Text)
-    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     discovered_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # --- queue ---
     state: Mapped[SeriesState] = mapped_column(StateType)
@@ -195,7 +195,7 @@ class SyncRun(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     outcome: Mapped[str | None] = mapped_column(String(32))
-    counts: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    counts: Mapped[dict[str, int] | None] = mapped_column(JSON(none_as_null=True))
 
 
 collections = Collection.__table__

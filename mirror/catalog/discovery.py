@@ -1,0 +1,195 @@
+"""Discovery writes and reads: collections, idempotent bulk upserts, snapshots, requeue, retire."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mirror.catalog import models
+from mirror.catalog.records import CollectionInfo, SeriesSnapshot
+from mirror.catalog.store import CHUNK, Store, chunked, guarded, utcnow
+from mirror.domain import Event, RemoteSeries, SeriesState
+
+C, P, ST, S = models.collections, models.patients, models.studies, models.series
+
+#: Upstream metadata refreshed by every listing (state and local columns are not).
+_REMOTE_COLUMNS = (
+    "collection_id", "study_ref", "modality", "image_count", "file_size",
+    "remote_timestamp", "date_released", "series_number", "description", "raw",
+)
+_SNAPSHOT_COLUMNS = (
+    S.c.series_uid, S.c.state, S.c.image_count, S.c.file_size, S.c.remote_timestamp,
+    S.c.local_instance_count, S.c.local_bytes, S.c.attempts,
+)
+
+
+class DiscoveryOps(Store):
+    """What the scheduler records about upstream."""
+
+    async def ensure_collections(self, names: Sequence[str]) -> None:
+        """Create the named collections if they are not in the catalog yet."""
+        async with self._write() as conn:
+            await self._ids_of_collections(conn, set(names))
+
+    async def get_collection(self, name: str) -> CollectionInfo | None:
+        async with self._read() as conn:
+            row = (await conn.execute(select(C).where(C.c.name == name))).one_or_none()
+        if row is None:
+            return None
+        return CollectionInfo(
+            name=row.name, watermark=row.watermark, last_poll=row.last_poll_at,
+            last_poll_ok=row.last_poll_ok, last_reconcile=row.last_reconcile_at,
+            last_error=row.last_error)
+
+    async def record_poll(
+        self, name: str, *, at: datetime, ok: bool, watermark: date | None = None,
+        reconciled: bool = False, error: str | None = None,
+    ) -> None:
+        """Record a poll of *name*; the watermark moves only when one is given."""
+        values: dict[str, Any] = {"last_poll_at": at, "last_poll_ok": ok, "last_error": error}
+        if watermark is not None:
+            values["watermark"] = watermark
+        if reconciled:
+            values["last_reconcile_at"] = at
+        async with self._write() as conn:
+            await self._ids_of_collections(conn, {name})
+            await conn.execute(update(C).where(C.c.name == name).values(**values))
+
+    async def upsert_series(self, records: Sequence[RemoteSeries]) -> int:
+        """Record a listing; new series are queued, known ones get fresh metadata only.
+
+        Idempotent, one transaction, batched. Returns how many series were new.
+        """
+        unique = list({r.series_uid: r for r in records}.values())  # last listing wins
+        new = 0
+        now = utcnow()
+        async with self._write() as conn:
+            for chunk in chunked(unique):
+                new += await self._upsert_chunk(conn, chunk, now)
+        return new
+
+    async def series_snapshot(
+        self, collection: str, series_uids: Collection[str] | None = None,
+    ) -> dict[str, SeriesSnapshot]:
+        """uid -> what the catalog knows, for one collection (optionally some uids only)."""
+        query = select(*_SNAPSHOT_COLUMNS).join(C, C.c.id == S.c.collection_id).where(
+            C.c.name == collection)
+        out: dict[str, SeriesSnapshot] = {}
+        async with self._read() as conn:
+            if series_uids is None:
+                result = await conn.stream(query.execution_options(yield_per=CHUNK))
+                async for part in result.partitions():
+                    out.update((row[0], SeriesSnapshot(*row)) for row in part)
+                return out
+            for chunk in chunked(list(series_uids)):
+                rows = await conn.execute(query.where(S.c.series_uid.in_(chunk)))
+                out.update((row[0], SeriesSnapshot(*row)) for row in rows)
+        return out
+
+    async def requeue(
+        self, series_uids: Sequence[str], *, reason: str, repair: bool = False,
+    ) -> int:
+        """Queue the series again now (Event.DISCOVER); returns how many rows changed.
+
+        A series being fetched stays FETCHING but is flagged ``needs_refetch``: its
+        worker's result then sends it back to the queue instead of marking it done.
+        """
+        where, new_state = guarded(Event.DISCOVER)
+        values = {
+            "state": new_state, "attempts": 0, "next_attempt_at": utcnow(),
+            "queue_reason": reason[:64], "repair": repair, "last_error": None,
+            "needs_refetch": S.c.state == SeriesState.FETCHING,
+        }
+        return await self._bulk_update(series_uids, where, values)
+
+    async def retire(self, series_uids: Sequence[str]) -> int:
+        """Mark series gone upstream (files stay); returns how many were newly retired.
+
+        Series being fetched are skipped (the table has no FETCHING -> RETIRED edge);
+        the next reconcile retires them.
+        """
+        where, new_state = guarded(Event.RETIRE)
+        where = where & (S.c.state != SeriesState.RETIRED)
+        values = {"state": new_state, "next_attempt_at": None, "queue_reason": None}
+        return await self._bulk_update(series_uids, where, values)
+
+    async def _bulk_update(
+        self, series_uids: Sequence[str], where: Any, values: dict[str, Any],
+    ) -> int:
+        changed = 0
+        async with self._write() as conn:
+            for chunk in chunked(list(dict.fromkeys(series_uids))):
+                result = await conn.execute(
+                    update(S).where(S.c.series_uid.in_(chunk), where).values(**values))
+                changed += result.rowcount
+        return changed
+
+    async def _ids_of_collections(self, conn: AsyncConnection, names: set[str]) -> dict[str, int]:
+        """name -> id, inserting the names the catalog does not have yet."""
+        query = select(C.c.name, C.c.id).where(C.c.name.in_(sorted(names)))
+        ids = dict((await conn.execute(query)).all())
+        if len(ids) < len(names):
+            now = utcnow()
+            await conn.execute(
+                self._insert(C).on_conflict_do_nothing(index_elements=["name"]),
+                [{"name": n, "created_at": now} for n in sorted(names - ids.keys())])
+            ids = dict((await conn.execute(query)).all())
+        return ids
+
+    async def _upsert_chunk(
+        self, conn: AsyncConnection, chunk: Sequence[RemoteSeries], now: datetime,
+    ) -> int:
+        coll = await self._ids_of_collections(conn, {r.collection for r in chunk})
+        patient_ids = await self._ids_of_patients(
+            conn, {(coll[r.collection], r.patient_id) for r in chunk})
+        study_ids = await self._ids_of_studies(
+            conn, {r.study_uid: patient_ids[coll[r.collection], r.patient_id] for r in chunk})
+        uids = [r.series_uid for r in chunk]
+        known = set((await conn.execute(
+            select(S.c.series_uid).where(S.c.series_uid.in_(uids)))).scalars())
+        rows = [_series_values(r, coll[r.collection], study_ids[r.study_uid], now)
+                for r in chunk]
+        stmt = self._insert(S)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["series_uid"],
+            set_={c: getattr(stmt.excluded, c) for c in _REMOTE_COLUMNS})
+        await conn.execute(stmt, rows)
+        return len(set(uids) - known)
+
+    async def _ids_of_patients(
+        self, conn: AsyncConnection, pairs: set[tuple[int, str]],
+    ) -> dict[tuple[int, str], int]:
+        await conn.execute(
+            self._insert(P).on_conflict_do_nothing(
+                index_elements=["collection_id", "patient_id"]),
+            [{"collection_id": c, "patient_id": p} for c, p in sorted(pairs)])
+        query = select(P.c.collection_id, P.c.patient_id, P.c.id).where(
+            P.c.collection_id.in_({c for c, _ in pairs}),
+            P.c.patient_id.in_({p for _, p in pairs}))
+        return {(c, p): i for c, p, i in await conn.execute(query) if (c, p) in pairs}
+
+    async def _ids_of_studies(
+        self, conn: AsyncConnection, patient_of: dict[str, int],
+    ) -> dict[str, int]:
+        await conn.execute(
+            self._insert(ST).on_conflict_do_nothing(index_elements=["study_uid"]),
+            [{"study_uid": s, "patient_ref": p} for s, p in sorted(patient_of.items())])
+        query = select(ST.c.study_uid, ST.c.id).where(ST.c.study_uid.in_(list(patient_of)))
+        return dict((await conn.execute(query)).all())
+
+
+def _series_values(r: RemoteSeries, collection_id: int, study_ref: int, now: datetime,
+                   ) -> dict[str, Any]:
+    return {
+        "series_uid": r.series_uid, "collection_id": collection_id, "study_ref": study_ref,
+        "modality": r.modality, "image_count": r.image_count, "file_size": r.file_size,
+        "remote_timestamp": r.timestamp, "date_released": r.date_released,
+        "series_number": r.series_number, "description": r.description,
+        "raw": r.raw or None, "discovered_at": now, "state": SeriesState.QUEUED,
+        "attempts": 0, "next_attempt_at": now, "queue_reason": "new",
+        "repair": False, "needs_refetch": False,
+    }

@@ -1,0 +1,100 @@
+"""What every catalog operation shares: the engine, transactions, and guarded state changes.
+
+Bulk state changes are one UPDATE whose WHERE and SET are built from the transition
+table (:func:`mirror.domain.sources_of`), so SQL can never move a series along an edge
+the table lacks; single-row changes read the row and call :func:`mirror.domain.transition`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, case, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from mirror.catalog import engine as catalog_engine
+from mirror.catalog import models
+from mirror.domain import Event, sources_of, transition
+
+T = TypeVar("T")
+#: Rows per statement in bulk writes and IN lists: well under both databases'
+#: bound-parameter limits, large enough that round trips do not dominate.
+CHUNK = 2000
+
+series = models.series
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def chunked(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def guarded(event: Event) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
+    """(WHERE, new state) applying *event* to every row whose state allows it."""
+    targets = {source: transition(source, event) for source in sources_of(event)}
+    where = series.c.state.in_(list(targets))
+    if len(set(targets.values())) == 1:
+        new = literal(next(iter(targets.values())), models.StateType())
+    else:
+        new = case(
+            *[(series.c.state == source, literal(target, models.StateType()))
+              for source, target in targets.items()],
+            else_=series.c.state,
+        )
+    return where, new
+
+
+def in_collections(names: Sequence[str] | None) -> ColumnElement[bool] | None:
+    """Filter series to the named collections (None: no filter)."""
+    if names is None:
+        return None
+    ids = select(models.collections.c.id).where(models.collections.c.name.in_(list(names)))
+    return series.c.collection_id.in_(ids.scalar_subquery())
+
+
+def with_names(query: Any) -> Any:
+    """Join a series query to its study, patient and collection."""
+    st, p, c = models.studies, models.patients, models.collections
+    return (query.join(st, st.c.id == series.c.study_ref).join(p, p.c.id == st.c.patient_ref)
+            .join(c, c.c.id == series.c.collection_id))
+
+
+class Store:
+    """The engine and transaction helpers the operation mixins build on."""
+
+    def __init__(self, engine: AsyncEngine, url: str) -> None:
+        self._engine = engine
+        self._writer = catalog_engine.writer(engine)
+        self._url = url
+        self._postgres = engine.dialect.name == "postgresql"
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
+    def _insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which knows ON CONFLICT."""
+        return (postgresql.insert if self._postgres else sqlite.insert)(table)
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with catalog_engine.transaction(self._engine, self._url) as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with catalog_engine.transaction(self._writer, self._url) as conn:
+            yield conn
+
