@@ -1,0 +1,161 @@
+"""Make a verified staging directory visible at its final path, atomically; clean staging.
+
+A final path shows either the complete old version of a series or the complete new one,
+never a mix and never a partial file: the whole directory is swapped by rename.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import functools
+import os
+import secrets
+import shutil
+import time
+from pathlib import Path
+
+from mirror.errors import StorageError
+from mirror.layout import staging_root
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def commit_series_dir(staging_dir: Path, final_dir: Path) -> None:
+    """Move the complete, verified *staging_dir* to *final_dir* (replacing an old version).
+
+    The files and directories are fsynced first, so after a crash the final path holds
+    either version whole. If *final_dir* exists it is swapped with one atomic
+    ``renameat2(RENAME_EXCHANGE)`` where the kernel and file system support it; elsewhere
+    with two renames, between which the final path is briefly absent (readers see no
+    series, never a partial one; a crash there leaves both versions under ``.staging``,
+    the catalog still says done, and ``verify`` reports the series missing).
+    """
+    try:
+        _fsync_tree(staging_dir)
+        _makedirs_durable(final_dir.parent)
+        if not os.path.lexists(final_dir):
+            os.rename(staging_dir, final_dir)
+        else:
+            _swap(staging_dir, final_dir)
+        _fsync_dir(final_dir.parent)
+        _fsync_dir(staging_dir.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot commit {staging_dir} to {final_dir}: {exc}") from exc
+
+
+def _swap(staging_dir: Path, final_dir: Path) -> None:
+    if _exchange(staging_dir, final_dir):
+        old = staging_dir  # the exchange left the old version here
+    else:
+        old = staging_dir.with_name(f"{staging_dir.name}.old.{secrets.token_hex(4)}")
+        os.rename(final_dir, old)
+        os.rename(staging_dir, final_dir)
+    _fsync_dir(final_dir.parent)
+    shutil.rmtree(old)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths; False if this system cannot (then nothing changed)."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(a))
+
+
+@functools.cache
+def _renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def _fsync_tree(directory: Path) -> None:
+    """fsync every regular file directly in *directory*, then the directory itself."""
+    with os.scandir(directory) as it:
+        for entry in it:
+            if entry.is_file(follow_symlinks=False):
+                fd = os.open(entry.path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+    _fsync_dir(directory)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _makedirs_durable(path: Path) -> None:
+    """mkdir -p, fsyncing each new directory's parent so the new entries survive a crash."""
+    missing = []
+    while not path.is_dir():
+        missing.append(path)
+        path = path.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)
+        _fsync_dir(new.parent)
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link *src* to *dst* (an unchanged instance kept in a new version); copy if needed."""
+    try:
+        os.link(src, dst)
+        return
+    except FileExistsError as exc:
+        raise StorageError(f"cannot link {src}: {dst} exists") from exc
+    except OSError:
+        pass  # other device, no hard links on this file system, link limit: copy instead
+    try:
+        shutil.copyfile(src, dst)
+    except OSError as exc:
+        raise StorageError(f"cannot copy {src} to {dst}: {exc}") from exc
+
+
+def clear_staging(root: Path, *, older_than: float | None = None) -> int:
+    """Remove what earlier runs left in ``<root>/.staging``; the number of entries removed.
+
+    With *older_than* (seconds), entries modified more recently are kept: use it when
+    other processes may be staging into the same archive root right now.
+    """
+    base = staging_root(root)
+    if base.is_symlink():
+        raise StorageError(f"{base} is a symbolic link; refusing to clear it")
+    try:
+        with os.scandir(base) as it:
+            entries = list(it)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise StorageError(f"cannot list {base}: {exc}") from exc
+    now, removed = time.time(), 0
+    for entry in entries:
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+            if older_than is not None and age < older_than:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        except OSError as exc:
+            raise StorageError(f"cannot remove {entry.path}: {exc}") from exc
+        removed += 1
+    return removed

@@ -1,0 +1,196 @@
+"""What a series ZIP must look like: expectations, caps, and the checks on its entry headers.
+
+Every check here runs before anything is written; the caps are enforced again while
+inflating (see :mod:`mirror.transfer.extract`), because headers can lie.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass
+
+from mirror.errors import HostileArchive, TruncatedArchive, VerificationError
+from mirror.verify import ExtractedInstance
+
+MiB, GiB = 1 << 20, 1 << 30
+LICENSE, MD5_CSV = "LICENSE", "md5hashes.csv"
+_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+_MD5_RE = re.compile(r"[0-9a-fA-F]{32}")
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedSeries:
+    """What the listing says the series is; ``None`` means unknown (not checked)."""
+
+    series_uid: str
+    study_uid: str
+    image_count: int | None = None
+    file_size: int | None = None
+    md5_source: bool = False  #: fetched with getImageWithMD5Hash: md5hashes.csv must be there
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractLimits:
+    """Caps against hostile archives, checked on the headers and again while inflating."""
+
+    max_entry_bytes: int = 8 * GiB
+    #: Honest DEFLATE cannot exceed about 1032:1; real DICOM (sparse SEG objects included)
+    #: can come close, so the ratio only catches lying headers and other methods' bombs.
+    #: The real bound is the total cap derived from the listed FileSize.
+    max_ratio: float = 1100.0
+    ratio_min_bytes: int = 64 * 1024  # tiny entries have meaningless ratios
+    max_total_bytes: int | None = None  #: default: 2 x FileSize + 64 MiB, else fallback
+    fallback_total_bytes: int = 64 * GiB
+    max_entries: int | None = None  #: default: ImageCount + 16, else fallback
+    fallback_entries: int = 100_000
+    max_text_bytes: int = 16 * MiB  # LICENSE and md5hashes.csv are read into memory
+
+    def total_cap(self, expected: ExpectedSeries) -> int:
+        if self.max_total_bytes is not None:
+            return self.max_total_bytes
+        if expected.file_size is not None:
+            return 2 * expected.file_size + 64 * MiB
+        return self.fallback_total_bytes
+
+    def entries_cap(self, expected: ExpectedSeries) -> int:
+        if self.max_entries is not None:
+            return self.max_entries
+        if expected.image_count is not None:
+            return expected.image_count + 16
+        return self.fallback_entries
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractResult:
+    instances: list[ExtractedInstance]
+    license_text: str | None
+    total_bytes: int  #: sum of the DICOM files' sizes (what FileSize counts)
+    md5_checked: bool  #: every file matched md5hashes.csv
+
+
+@dataclass(slots=True)
+class Plan:
+    dicoms: list[zipfile.ZipInfo]
+    license: zipfile.ZipInfo | None = None
+    md5_csv: zipfile.ZipInfo | None = None
+
+
+class Budget:
+    """Bytes actually inflated so far, against the total cap (headers are not trusted)."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.used = cap, 0
+
+    def take(self, n: int, name: str) -> None:
+        self.used += n
+        if self.used > self.cap:
+            raise HostileArchive(f"entry {name!r}: archive inflates beyond {self.cap} bytes")
+
+
+def plan_entries(infos: list[zipfile.ZipInfo], expected: ExpectedSeries,
+                  limits: ExtractLimits) -> Plan:
+    """Sort the entries into LICENSE, md5hashes.csv and DICOM; refuse anything hostile."""
+    if len(infos) > (cap := limits.entries_cap(expected)):
+        raise HostileArchive(f"archive has {len(infos)} entries, more than {cap}")
+    plan, seen, declared = Plan([]), set(), 0
+    for info in infos:
+        name = info.filename
+        _check_name(name)
+        if (key := name.replace("\\", "/")) in seen:
+            raise HostileArchive(f"entry {name!r}: duplicate name")
+        seen.add(key)
+        _check_kind(info)
+        _check_declared_size(info, limits)
+        declared += info.file_size
+        if declared > (total := limits.total_cap(expected)):
+            raise HostileArchive(f"entry {name!r}: archive declares more than {total} bytes")
+        if info.is_dir():
+            continue  # real archives are flat; an empty directory entry is harmless
+        if name in (LICENSE, MD5_CSV):
+            if info.file_size > limits.max_text_bytes:
+                raise HostileArchive(f"entry {name!r}: {info.file_size} bytes is too large")
+            setattr(plan, "license" if name == LICENSE else "md5_csv", info)
+        else:
+            plan.dicoms.append(info)
+    _check_overlaps(infos)
+    return plan
+
+
+def _check_name(name: str) -> None:
+    norm = name.replace("\\", "/")
+    if not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise HostileArchive(f"entry {name!r}: empty name or control characters")
+    if norm.startswith("/") or re.match(r"[A-Za-z]:", norm):
+        raise HostileArchive(f"entry {name!r}: absolute path")
+    if ".." in norm.split("/"):
+        raise HostileArchive(f"entry {name!r}: parent directory reference")
+
+
+def _check_kind(info: zipfile.ZipInfo) -> None:
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind == stat.S_IFLNK:
+        raise HostileArchive(f"entry {info.filename!r}: symbolic link")
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise HostileArchive(f"entry {info.filename!r}: special file (mode {kind:o})")
+    if info.flag_bits & 0x1:
+        raise HostileArchive(f"entry {info.filename!r}: encrypted")
+    if info.compress_type not in _METHODS:
+        raise HostileArchive(f"entry {info.filename!r}: compression method "
+                             f"{info.compress_type} not supported")
+    if info.is_dir() and info.file_size:
+        raise HostileArchive(f"entry {info.filename!r}: directory with content")
+
+
+def _check_declared_size(info: zipfile.ZipInfo, limits: ExtractLimits) -> None:
+    if info.file_size > limits.max_entry_bytes:
+        raise HostileArchive(f"entry {info.filename!r}: declares {info.file_size} bytes, "
+                             f"more than {limits.max_entry_bytes}")
+    check_ratio(info, info.file_size, limits)
+
+
+def check_ratio(info: zipfile.ZipInfo, size: int, limits: ExtractLimits) -> None:
+    if size > limits.ratio_min_bytes and size > limits.max_ratio * max(info.compress_size, 1):
+        raise HostileArchive(f"entry {info.filename!r}: compression ratio above "
+                             f"{limits.max_ratio:g} ({size} from {info.compress_size} bytes)")
+
+
+def _check_overlaps(infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse entries sharing compressed data (the 'overlapping files' zip bomb)."""
+    spans = sorted((i.header_offset, i.header_offset + i.compress_size, i.filename)
+                   for i in infos)
+    for (start, end, _), (next_start, _, name) in itertools.pairwise(spans):
+        if next_start == start or next_start < end:
+            raise HostileArchive(f"entry {name!r}: overlaps another entry's data")
+
+
+def read_text(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ExtractLimits) -> str:
+    try:
+        with zf.open(info) as f:
+            data = f.read(limits.max_text_bytes + 1)
+    except (zipfile.BadZipFile, zlib.error, ValueError) as exc:
+        raise VerificationError(f"entry {info.filename!r}: corrupt ({exc})") from exc
+    except EOFError as exc:
+        raise TruncatedArchive(f"entry {info.filename!r}: cut short ({exc})") from exc
+    if len(data) > limits.max_text_bytes:
+        raise HostileArchive(f"entry {info.filename!r}: more than {limits.max_text_bytes} bytes")
+    return data.decode("utf-8", "replace")
+
+
+def parse_md5_csv(text: str) -> dict[str, str]:
+    """``Filename,MD5Hash`` rows -> {entry name: lowercase hex MD5}."""
+    rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
+    if rows and [c.strip().lower() for c in rows[0]] == ["filename", "md5hash"]:
+        rows = rows[1:]
+    hashes: dict[str, str] = {}
+    for row in rows:
+        if len(row) != 2 or not _MD5_RE.fullmatch(row[1].strip()):
+            raise VerificationError(f"{MD5_CSV}: malformed row {','.join(row)[:120]!r}")
+        name, md5 = row[0].strip(), row[1].strip().lower()
+        if hashes.setdefault(name, md5) != md5:
+            raise VerificationError(f"{MD5_CSV}: conflicting hashes for {name!r}")
+    return hashes

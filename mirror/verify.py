@@ -1,0 +1,202 @@
+"""Checks of stored DICOM files: header UIDs, MD5s, and a series directory against the catalog.
+
+Everything here is synchronous and blocking; the async shell runs it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pydicom
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+
+from mirror.domain import InstanceRecord
+from mirror.errors import InvalidUid, StorageError, VerificationError
+from mirror.layout import instance_name, validate_uid
+
+SOP_UID, SERIES_UID, STUDY_UID = Tag(0x0008, 0x0018), Tag(0x0020, 0x000E), Tag(0x0020, 0x000D)
+_UID_TAGS = [SOP_UID, SERIES_UID, STUDY_UID]
+#: What pydicom raises on a damaged or non-DICOM file (besides its own InvalidDicomError).
+#: UserWarning: with warnings turned into errors (-W error, the test suite) its complaints
+#: about a malformed header arrive as exceptions; they mean the same thing.
+_PARSE_ERRORS = (InvalidDicomError, EOFError, ValueError, struct.error, KeyError, TypeError,
+                 AttributeError, IndexError, NotImplementedError, UnicodeDecodeError,
+                 UserWarning)
+
+
+@dataclass(frozen=True, slots=True)
+class DicomUids:
+    sop_uid: str
+    series_uid: str
+    study_uid: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractedInstance:
+    """One DICOM file stored as ``<sop_uid>.dcm`` (*filename*) in a series directory."""
+
+    sop_uid: str
+    filename: str
+    size: int
+    md5: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One disagreement between the disk and the catalog, found by :func:`check_series_on_disk`.
+
+    kind is one of: ``missing``, ``size``, ``md5``, ``dicom``, ``extra``.
+    """
+
+    kind: str
+    sop_uid: str | None
+    path: Path
+    detail: str
+
+
+def read_dicom_uids(path: Path, *, label: str | None = None) -> DicomUids:
+    """SOP, Series and Study Instance UIDs from the header of *path* (pixel data not read).
+
+    *label* names the file in error messages (default: its file name).
+    """
+    label = label or path.name
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_UID_TAGS)
+        values = [_raw_uid(ds, tag) for tag in _UID_TAGS]
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    except _PARSE_ERRORS as exc:
+        raise VerificationError(f"{label}: not a readable DICOM file ({exc})") from exc
+    names = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
+    for name, value in zip(names, values, strict=True):
+        if not value:
+            raise VerificationError(f"{label}: DICOM header has no {name}")
+    return DicomUids(*values)
+
+
+def _raw_uid(ds: pydicom.Dataset, tag: int) -> str:
+    """The UID as written, without pydicom's value conversion (and its validation warnings)."""
+    if tag not in ds:
+        return ""
+    value = ds.get_item(tag).value
+    if isinstance(value, bytes):
+        value = value.decode("ascii")
+    return str(value or "").strip("\x00 ")
+
+
+def file_md5(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex MD5 of the file at *path*, read in *chunk*-byte blocks."""
+    digest = hashlib.md5()
+    buf = bytearray(chunk)
+    view = memoryview(buf)
+    try:
+        with open(path, "rb", buffering=0) as f:
+            while n := f.readinto(buf):
+                digest.update(view[:n])
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    return digest.hexdigest()
+
+
+def check_uids(found: DicomUids, *, series_uid: str, study_uid: str,
+               sop_uid: str | None = None, what: str = "") -> None:
+    """Raise :class:`VerificationError` naming every UID that differs from the expected ones."""
+    wrong = []
+    if sop_uid is not None and found.sop_uid != sop_uid:
+        wrong.append(f"SOPInstanceUID {found.sop_uid} (expected {sop_uid})")
+    if found.series_uid != series_uid:
+        wrong.append(f"SeriesInstanceUID {found.series_uid} (expected {series_uid})")
+    if found.study_uid != study_uid:
+        wrong.append(f"StudyInstanceUID {found.study_uid} (expected {study_uid})")
+    try:
+        validate_uid(found.sop_uid)
+    except InvalidUid as exc:
+        wrong.append(f"SOPInstanceUID is malformed ({exc})")
+    if wrong:
+        raise VerificationError(f"{what or 'file'}: wrong {'; '.join(wrong)}")
+
+
+def check_series_on_disk(series_dir: Path, instances: Sequence[InstanceRecord], *,
+                         series_uid: str, study_uid: str, check_md5: bool = True,
+                         check_dicom: bool = True) -> list[Problem]:
+    """Compare the files in *series_dir* with the catalog's *instances*; [] when all agree."""
+    problems: list[Problem] = []
+    expected: set[str] = set()
+    for rec in instances:
+        name = PurePosixPath(rec.path).name
+        expected.add(name)
+        problem = _check_one(series_dir / name, rec, series_uid=series_uid,
+                             study_uid=study_uid, check_md5=check_md5, check_dicom=check_dicom)
+        if problem is not None:
+            problems.append(problem)
+    for entry in _list_dir(series_dir):
+        if entry.name not in expected:
+            problems.append(Problem("extra", None, Path(entry.path), "not in the catalog"))
+    return problems
+
+
+def _check_one(path: Path, rec: InstanceRecord, *, series_uid: str, study_uid: str,
+               check_md5: bool, check_dicom: bool) -> Problem | None:
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return Problem("missing", rec.sop_uid, path, "file is missing")
+    except OSError as exc:
+        return Problem("missing", rec.sop_uid, path, f"cannot stat: {exc}")
+    if not stat.S_ISREG(st.st_mode):
+        return Problem("missing", rec.sop_uid, path, "not a regular file")
+    if st.st_size != rec.size:
+        return Problem("size", rec.sop_uid, path, f"{st.st_size} bytes, catalog has {rec.size}")
+    try:
+        if check_md5 and (md5 := file_md5(path)) != rec.md5:
+            return Problem("md5", rec.sop_uid, path, f"MD5 {md5}, catalog has {rec.md5}")
+        if check_dicom:
+            check_uids(read_dicom_uids(path), series_uid=series_uid, study_uid=study_uid,
+                       sop_uid=rec.sop_uid, what=path.name)
+    except StorageError as exc:
+        return Problem("missing", rec.sop_uid, path, str(exc))
+    except VerificationError as exc:
+        return Problem("dicom", rec.sop_uid, path, str(exc))
+    return None
+
+
+def _list_dir(path: Path) -> list[os.DirEntry[str]]:
+    try:
+        with os.scandir(path) as it:
+            return list(it)
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StorageError(f"cannot list {path}: {exc}") from exc
+
+
+def scan_series_dir(series_dir: Path, *, series_uid: str,
+                    study_uid: str) -> list[ExtractedInstance]:
+    """The intact instances in *series_dir*: regular ``<SOP>.dcm`` files of this series.
+
+    Files that do not parse, belong elsewhere or are misnamed are left out (not deleted),
+    so the caller fetches those instances again.
+    """
+    found: list[ExtractedInstance] = []
+    for entry in sorted(_list_dir(series_dir), key=lambda e: e.name):
+        if not entry.name.endswith(".dcm") or not entry.is_file(follow_symlinks=False):
+            continue
+        path = Path(entry.path)
+        try:
+            uids = read_dicom_uids(path)
+            check_uids(uids, series_uid=series_uid, study_uid=study_uid, what=entry.name)
+            if entry.name != instance_name(uids.sop_uid):
+                continue
+            found.append(ExtractedInstance(uids.sop_uid, entry.name,
+                                           entry.stat(follow_symlinks=False).st_size,
+                                           file_md5(path)))
+        except (VerificationError, InvalidUid):
+            continue
+    return found
