@@ -1,0 +1,150 @@
+"""Atomic commit of staged series, staging cleanup, and the hashing download sink."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from mirror import layout
+from mirror.errors import StorageError
+from mirror.transfer import HashingFile, clear_staging, commit_series_dir, link_or_copy
+from mirror.transfer import commit as commit_mod
+
+
+def _stage(root: Path, files: dict[str, bytes]) -> Path:
+    staging = layout.new_staging_dir(root, "1.2.3") / "files"
+    staging.mkdir()
+    for name, data in files.items():
+        (staging / name).write_bytes(data)
+    return staging
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir()}
+
+
+@pytest.fixture(params=["exchange", "two-renames"])
+def swap_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "two-renames":
+        monkeypatch.setattr(commit_mod, "_renameat2", lambda: None)
+    elif commit_mod._renameat2() is None:
+        pytest.skip("renameat2 is not available here")
+    return str(request.param)
+
+
+def test_commit_new_series_creates_parents(tmp_path: Path) -> None:
+    staging = _stage(tmp_path, {"1.2.3.1.dcm": b"one", "1.2.3.2.dcm": b"two"})
+    final = layout.series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
+
+    commit_series_dir(staging, final)
+
+    assert _tree(final) == {"1.2.3.1.dcm": b"one", "1.2.3.2.dcm": b"two"}
+    assert not staging.exists()
+
+
+def test_commit_replaces_an_old_version_whole(tmp_path: Path, swap_mode: str) -> None:
+    final = layout.series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
+    commit_series_dir(_stage(tmp_path, {"keep.dcm": b"k", "gone.dcm": b"g"}), final)
+    staging = _stage(tmp_path, {})
+    link_or_copy(final / "keep.dcm", staging / "keep.dcm")
+    (staging / "new.dcm").write_bytes(b"n")
+
+    commit_series_dir(staging, final)
+
+    assert _tree(final) == {"keep.dcm": b"k", "new.dcm": b"n"}
+    assert not staging.exists()
+    leftovers = [p for p in staging.parent.iterdir()]  # the old version is gone too
+    assert leftovers == [], (swap_mode, leftovers)
+
+
+def test_exchange_swaps_atomically_when_available(tmp_path: Path) -> None:
+    if commit_mod._renameat2() is None:
+        pytest.skip("renameat2 is not available here")
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_bytes(b"a")
+    (b / "x").write_bytes(b"b")
+    assert commit_mod._exchange(a, b)
+    assert (a / "x").read_bytes() == b"b" and (b / "x").read_bytes() == b"a"
+
+
+def test_commit_failure_is_a_storage_error(tmp_path: Path) -> None:
+    with pytest.raises(StorageError):
+        commit_series_dir(tmp_path / "missing", tmp_path / "final")
+
+
+def test_link_or_copy_links_when_it_can(tmp_path: Path) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(b"data")
+    link_or_copy(src, dst)
+    assert dst.read_bytes() == b"data" and os.path.samefile(src, dst)
+    with pytest.raises(StorageError):
+        link_or_copy(src, dst)
+
+
+def test_link_or_copy_copies_across_devices(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_link(src: object, dst: object) -> None:
+        raise OSError(errno.EXDEV, "cross-device link")
+
+    monkeypatch.setattr(os, "link", no_link)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.write_bytes(b"data")
+    link_or_copy(src, dst)
+    assert dst.read_bytes() == b"data" and not os.path.samefile(src, dst)
+
+
+def test_clear_staging_removes_everything_left_behind(tmp_path: Path) -> None:
+    _stage(tmp_path, {"a.dcm": b"a"})
+    layout.new_staging_dir(tmp_path, "1.2.4")
+    (layout.staging_root(tmp_path) / "stray.part").write_bytes(b"x")
+    assert clear_staging(tmp_path) == 3
+    assert list(layout.staging_root(tmp_path).iterdir()) == []
+    assert clear_staging(tmp_path / "no-archive-yet") == 0
+
+
+def test_clear_staging_keeps_recent_entries_when_asked(tmp_path: Path) -> None:
+    old = layout.new_staging_dir(tmp_path, "1.2.3")
+    fresh = layout.new_staging_dir(tmp_path, "1.2.4")
+    os.utime(old, (1_000_000, 1_000_000))
+    assert clear_staging(tmp_path, older_than=3600) == 1
+    assert not old.exists() and fresh.exists()
+
+
+def test_clear_staging_refuses_a_symlinked_staging_dir(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_bytes(b"p")
+    (tmp_path / "root").mkdir()
+    layout.staging_root(tmp_path / "root").symlink_to(victim)
+    with pytest.raises(StorageError):
+        clear_staging(tmp_path / "root")
+    assert (victim / "precious").exists()
+
+
+def test_hashing_file_tracks_size_and_md5(tmp_path: Path) -> None:
+    chunks = [os.urandom(256 * 1024) for _ in range(3)] + [b"", b"tail"]
+    with HashingFile(tmp_path / "dl.part") as sink:
+        for chunk in chunks:
+            assert sink.write(chunk) == len(chunk)
+        sink.fsync()
+    data = b"".join(chunks)
+    assert sink.closed and sink.size == len(data)
+    assert sink.md5 == hashlib.md5(data).hexdigest()
+    assert (tmp_path / "dl.part").read_bytes() == data
+    sink.close(fsync=True)  # idempotent
+
+
+def test_hashing_file_discard_and_no_hash(tmp_path: Path) -> None:
+    sink = HashingFile(tmp_path / "dl.part", hashing=False)
+    sink.write(memoryview(b"abc"))  # type: ignore[arg-type]
+    assert (sink.size, sink.md5) == (3, "")
+    sink.discard()
+    assert not (tmp_path / "dl.part").exists()
+    with pytest.raises(StorageError):
+        HashingFile(tmp_path / "missing-dir" / "dl.part")
