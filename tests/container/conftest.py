@@ -41,7 +41,7 @@ def image(podman_ready: None, tmp_path_factory: pytest.TempPathFactory) -> pm.Bu
         built = pm.Built(image_id, base or "debian:bookworm-slim (Dockerfile default)",
                          base_seconds, time.monotonic() - started)
     size = pm.podman("image", "inspect", "--format", "{{.Size}}", image_id).stdout.strip()
-    print(f"container image {image_id[:12]} on {built.base}: base "
+    print(f"container image {image_id.removeprefix('sha256:')[:12]} on {built.base}: base "
           f"{'reused' if base_seconds is None else f'{base_seconds:.1f} s'}, build "
           f"{built.build_seconds:.1f} s, size {int(size) / 1e6:.0f} MB", file=sys.stderr)
     return built
