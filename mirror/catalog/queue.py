@@ -48,7 +48,10 @@ class QueueOps(Store):
             due = due.where(only)
         if self._postgres:
             due = due.with_for_update(skip_locked=True)
-        claim = (update(S).where(S.c.id.in_(due.scalar_subquery()), where)
+        # A materialized CTE runs the LIMIT once; as a plain IN (subquery) Postgres
+        # may rescan it and lock (and claim) more than *limit* rows.
+        due_ids = due.cte("due").prefix_with("MATERIALIZED")
+        claim = (update(S).where(S.c.id.in_(select(due_ids.c.id)), where)
                  .values(state=new_state, lease_owner=owner,
                          lease_expires_at=now + timedelta(seconds=lease_seconds),
                          attempts=S.c.attempts + 1)
