@@ -1,0 +1,154 @@
+"""The three TCIA dialects (v3, nbia-v1, nbia-v4): endpoint names, parameter names, dates.
+
+Pure data and pure functions. Callers speak one canonical vocabulary (NBIA v1 endpoint
+names, ``PatientID``, a ``since`` date meaning "released on or after"); this module turns
+it into what each server expects (tcia-api.md sections 3 and 5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from mirror.errors import UsageError
+
+#: Canonical (NBIA v1) endpoint names every dialect is asked about.
+CANONICAL = (
+    "getCollectionValues", "getModalityValues", "getBodyPartValues", "getManufacturerValues",
+    "getPatient", "getPatientByCollectionAndModality", "getPatientStudy", "getSeries",
+    "getSeriesSize", "getSOPInstanceUIDs", "NewPatientsInCollection",
+    "NewStudiesInPatientCollection", "getContentsByName", "getImage", "getSingleImage",
+    "getImageWithMD5Hash", "getSeriesMetaData", "getUpdatedSeries",
+)
+
+#: Binary endpoints: no ``format`` parameter, the body is a ZIP or a DICOM file.
+BINARY = frozenset({"getImage", "getSingleImage", "getImageWithMD5Hash"})
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    #: canonical name -> wire name; a canonical name missing here is not offered.
+    endpoints: Mapping[str, str]
+    #: (canonical endpoint, canonical param) -> wire param name, where they differ.
+    param_renames: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    #: endpoints sent as POST with a form body instead of GET with a query string.
+    post: frozenset[str] = frozenset()
+    #: whether to add ``format=json`` to metadata calls (NBIA defaults to JSON anyway,
+    #: and v4 rejects parameters it does not list, so only send it where it is needed).
+    format_json: frozenset[str] = frozenset()
+    date_param: str = "Date"
+    date_format: str = "%Y/%m/%d"
+    #: True when the New* endpoints compare ``>=``; False for strict ``>``.
+    date_inclusive: bool = False
+    updated_format: str | None = None
+
+    def supports(self, canonical: str) -> bool:
+        return canonical in self.endpoints
+
+    @property
+    def has_md5(self) -> bool:
+        return self.supports("getImageWithMD5Hash")
+
+
+_COMMON = {name: name for name in CANONICAL}
+_METADATA = frozenset(n for n in CANONICAL if n not in BINARY)
+
+V3 = Dialect(
+    name="v3",
+    endpoints={
+        **{n: n for n in CANONICAL if n not in (
+            "getImageWithMD5Hash", "getSeriesMetaData", "getUpdatedSeries")},
+        "getPatientByCollectionAndModality": "PatientsByModality",
+        "getContentsByName": "ContentsByName",
+    },
+    # The legacy API documented format=json and R clients always sent it.
+    format_json=_METADATA,
+    date_param="Date",
+    date_format="%Y-%m-%d",
+    date_inclusive=False,  # unconfirmed: asking one day early only adds a harmless superset
+)
+
+NBIA_V1 = Dialect(
+    name="nbia-v1",
+    endpoints=_COMMON,
+    param_renames={("getPatient", "PatientID"): "PatientId"},
+    date_param="Date",
+    date_format="%Y/%m/%d",
+    date_inclusive=False,
+    updated_format="%d/%m/%Y",  # v1 parses getUpdatedSeries' fromDate as dd/MM/yyyy
+)
+
+NBIA_V4 = Dialect(
+    name="nbia-v4",
+    endpoints={**_COMMON, "getSeriesMetaData": "getSeriesMetadata"},
+    param_renames={
+        ("getPatient", "PatientID"): "PatientId",
+        ("getSeriesMetaData", "SeriesInstanceUID"): "list",
+    },
+    post=frozenset({"getSeriesMetaData"}),
+    # v4 getSeriesMetadata answers CSV unless asked for JSON.
+    format_json=frozenset({"getSeriesMetaData"}),
+    date_param="fromDate",
+    date_format="%m-%d-%Y",
+    date_inclusive=True,
+    updated_format="%m-%d-%Y",
+)
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (V3, NBIA_V1, NBIA_V4)}
+
+
+def get_dialect(api: str) -> Dialect:
+    try:
+        return DIALECTS[api]
+    except KeyError:
+        raise UsageError(f"unknown API dialect {api!r}; use one of "
+                         f"{', '.join(DIALECTS)}") from None
+
+
+def wire_name(dialect: Dialect, canonical: str) -> str:
+    """The endpoint's name in *dialect*; a clear UsageError when it has none."""
+    try:
+        return dialect.endpoints[canonical]
+    except KeyError:
+        raise UsageError(f"the {dialect.name} API has no {canonical} endpoint") from None
+
+
+def wire_params(dialect: Dialect, canonical: str,
+                params: Mapping[str, str | None]) -> dict[str, str]:
+    """Canonical parameters -> the dialect's names; None values are left out."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        out[dialect.param_renames.get((canonical, key), key)] = value
+    if canonical in dialect.format_json:
+        out["format"] = "json"
+    return out
+
+
+def since_param(dialect: Dialect, since: date) -> tuple[str, str]:
+    """``since`` ("released on or after this day") -> the New* endpoints' date parameter.
+
+    A strict ``>`` server is asked for the day before, so series released on *since*
+    itself are included.
+    """
+    day = _as_date(since)
+    if not dialect.date_inclusive:
+        day -= timedelta(days=1)
+    return dialect.date_param, day.strftime(dialect.date_format)
+
+
+def updated_since_param(dialect: Dialect, since: date) -> tuple[str, str]:
+    """``since`` -> getUpdatedSeries' ``fromDate`` (strict ``>`` in v1 and v4)."""
+    if dialect.updated_format is None or not dialect.supports("getUpdatedSeries"):
+        raise UsageError(f"the {dialect.name} API has no getUpdatedSeries endpoint")
+    day = _as_date(since) - timedelta(days=1)
+    return "fromDate", day.strftime(dialect.updated_format)
+
+
+def _as_date(value: date) -> date:
+    # datetime is a date subclass whose strftime would still work, but subtracting a day
+    # must happen on the calendar day, not on a time of day.
+    return value.date() if isinstance(value, datetime) else value

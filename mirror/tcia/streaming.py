@@ -1,0 +1,159 @@
+"""Streamed bodies: image downloads into a sink, and huge JSON listings record by record.
+
+Memory is bounded by the chunk size either way; nothing holds a whole ZIP or listing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any, Protocol
+
+from mirror.errors import (
+    MirrorError,
+    ProtocolError,
+    SourceUnreachable,
+    StorageError,
+    TransientApiError,
+)
+from mirror.tcia.jsonstream import ArrayScanner, JsonArrayError
+from mirror.tcia.parsing import looks_like_html
+from mirror.tcia.transport import CHUNK, Transport, final
+
+Progress = Callable[[int], Any]
+
+
+class Sink(Protocol):
+    """Where a download goes. ``write`` may be sync or async (an aiofiles file works).
+
+    An optional ``restart()`` (sync or async) that empties the sink lets a download
+    that was cut off mid-body be retried in place; without it the cut-off is raised
+    as TransientApiError and the caller retries the whole series later.
+    """
+
+    def write(self, data: bytes) -> Any: ...
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _write(sink: Sink, chunk: bytes, label: str) -> None:
+    try:
+        await _maybe_await(sink.write(chunk))
+    except OSError as exc:
+        raise StorageError(f"{label}: cannot write the download: {exc.strerror or exc}") from exc
+
+
+async def _can_restart(sink: Sink) -> bool:
+    restart = getattr(sink, "restart", None)
+    if restart is None:
+        return False
+    await _maybe_await(restart())
+    return True
+
+
+async def download(transport: Transport, label: str, url: str, params: Mapping[str, str],
+                   sink: Sink, progress: Progress | None = None) -> int:
+    """Stream the body of *url* into *sink*; returns the number of bytes written."""
+    async for attempt in transport.attempts(label):
+        with attempt:
+            written = 0
+            try:
+                async with transport.response(label, "GET", url, params=params) as resp:
+                    async for chunk in resp.content.iter_chunked(CHUNK):
+                        await _write(sink, chunk, label)
+                        written += len(chunk)
+                        if progress is not None:
+                            progress(len(chunk))
+                return written
+            except (TransientApiError, SourceUnreachable) as exc:
+                if written and not await _can_restart(sink):
+                    raise final(TransientApiError(
+                        f"{label}: body cut off after {written} bytes: {exc}",
+                        endpoint=label, retry_after=getattr(exc, "retry_after", None),
+                    )) from exc
+                raise
+    raise AssertionError("unreachable: attempts either returns or raises")
+
+
+class _Resume:
+    """Skip what was already yielded when a listing is re-requested after a cut-off.
+
+    The server has no paging, so a retry starts from the first record again. A digest of
+    the records already handed out (constant memory, unlike a set of UIDs) checks that
+    the new response starts with exactly the same records before yielding more.
+    """
+
+    def __init__(self) -> None:
+        self.yielded = 0
+        self._digest = hashlib.blake2b(digest_size=16)
+        self._replay: Any = None
+        self._replayed = 0
+
+    def restart(self) -> None:
+        self._replay = hashlib.blake2b(digest_size=16)
+        self._replayed = 0
+
+    def accept(self, record: Any, label: str) -> bool:
+        """True when *record* is new and should be yielded."""
+        encoded = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
+        if self._replay is not None and self._replayed < self.yielded:
+            self._replay.update(encoded)
+            self._replayed += 1
+            if self._replayed == self.yielded and self._replay.digest() != self._digest.digest():
+                raise TransientApiError(f"{label}: the listing changed while it was "
+                                        f"re-read after a broken connection", endpoint=label)
+            return False
+        self._digest.update(encoded)
+        self.yielded += 1
+        return True
+
+    def check_complete(self, label: str) -> None:
+        """After a re-read body ended: it must have replayed everything yielded before."""
+        if self._replay is not None and self._replayed < self.yielded:
+            raise TransientApiError(f"{label}: the listing got shorter while it was "
+                                    f"re-read after a broken connection", endpoint=label)
+
+
+async def iter_records(transport: Transport, label: str, url: str,
+                       params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
+    """Yield the objects of a JSON array body as they arrive (retries resume in place)."""
+    resume = _Resume()
+    async for attempt in transport.attempts(label):
+        with attempt:
+            resume.restart()
+            async with transport.response(label, "GET", url, params=params) as resp:
+                status = resp.status
+                scanner = ArrayScanner()
+                first = True
+                async for chunk in resp.content.iter_chunked(CHUNK):
+                    if first and looks_like_html(chunk):
+                        raise _protocol(label, status, "expected JSON, got an HTML/XML page")
+                    first = first and not chunk.strip()
+                    for record in _feed(scanner, chunk, label, status):
+                        if resume.accept(record, label):
+                            yield record
+                for record in _feed(scanner, None, label, status):
+                    if resume.accept(record, label):
+                        yield record
+            resume.check_complete(label)
+            return
+
+
+def _feed(scanner: ArrayScanner, chunk: bytes | None, label: str,
+          status: int) -> list[Any]:
+    try:
+        records = scanner.feed(chunk) if chunk is not None else scanner.close()
+    except JsonArrayError as exc:
+        raise _protocol(label, status, f"malformed JSON body: {exc}") from exc
+    for record in records:
+        if not isinstance(record, dict):
+            raise _protocol(label, status, "expected a JSON array of objects")
+    return records
+
+
+def _protocol(label: str, status: int, what: str) -> MirrorError:
+    return ProtocolError(f"{label}: HTTP {status}: {what}", endpoint=label, status=status)

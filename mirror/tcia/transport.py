@@ -1,0 +1,252 @@
+"""One aiohttp session per client: TLS, connection cap, idle timeouts, auth, rate limit, retries.
+
+Every request goes through :meth:`Transport.attempts` (in-place retries with backoff and
+Retry-After, one credential renewal on 401) and :meth:`Transport.response` (one try, with
+HTTP status and aiohttp exceptions mapped into the mirror.errors tree).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from types import TracebackType
+
+import aiohttp
+import anyio
+
+from mirror.config import SourceSettings
+from mirror.errors import (
+    AuthError,
+    ConfigError,
+    MirrorError,
+    PermanentApiError,
+    ProtocolError,
+    SourceUnreachable,
+    TransientApiError,
+)
+from mirror.retry import RetryPolicy, retry_after_seconds
+from mirror.tcia.auth import Auth, make_auth
+from mirror.tcia.parsing import snippet
+from mirror.tcia.ratelimit import RateLimiter
+
+log = logging.getLogger("mirror.tcia")
+
+#: Read size for streamed bodies: big enough for throughput, small enough to bound memory.
+CHUNK = 256 * 1024
+#: Error bodies are messages, not data: never read more than this of one.
+ERROR_BODY_LIMIT = 64 * 1024
+USER_AGENT = "tcia-mirror/0.1 (+aiohttp)"
+
+
+class Unauthorized(AuthError):
+    """HTTP 401: the credentials in *used* were refused (renewed once, then final)."""
+
+    def __init__(self, message: str, *, used: Mapping[str, str]) -> None:
+        super().__init__(message)
+        self.used = dict(used)
+
+    def __repr__(self) -> str:  # *used* holds the bearer token: keep it out of reprs
+        return f"Unauthorized({str(self)!r})"
+
+
+def final(exc: MirrorError) -> MirrorError:
+    """Mark *exc* as not to be retried in place (e.g. a sink that already got bytes)."""
+    exc.in_place = False  # type: ignore[attr-defined]
+    return exc
+
+
+def retryable_in_place(exc: BaseException) -> bool:
+    return (isinstance(exc, TransientApiError | SourceUnreachable)
+            and getattr(exc, "in_place", True))
+
+
+def status_error(label: str, status: int, body: bytes, headers: Mapping[str, str],
+                 used: Mapping[str, str]) -> MirrorError:
+    """A non-2xx answer -> the error it means (pure, table-tested)."""
+    text = snippet(body)
+    message = f"{label}: HTTP {status}" + (f": {text}" if text else "")
+    if status == 401:
+        return Unauthorized(message, used=used)
+    if status == 403:
+        return AuthError(message)
+    if status in (408, 425, 429) or status >= 500:
+        retry_after = retry_after_seconds(headers.get("Retry-After", ""), datetime.now(UTC))
+        return TransientApiError(message, retry_after=retry_after, endpoint=label,
+                                 status=status, body=text)
+    if 400 <= status < 500:
+        return PermanentApiError(message, endpoint=label, status=status, body=text)
+    return ProtocolError(message, endpoint=label, status=status, body=text)
+
+
+def client_error(label: str, exc: BaseException) -> MirrorError:
+    """An aiohttp / socket exception -> the error it means."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
+        return final(SourceUnreachable(f"{label}: TLS verification failed: {exc}"))
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or str(exc.os_error)
+        return SourceUnreachable(f"{label}: cannot connect to {exc.host}:{exc.port}: {reason}")
+    if isinstance(exc, aiohttp.InvalidURL):
+        return ConfigError(f"source.base_url: invalid URL ({exc})")
+    if isinstance(exc, TimeoutError):
+        return TransientApiError(f"{label}: timed out waiting for the server",
+                                 endpoint=label)
+    reason = str(exc) or type(exc).__name__
+    return TransientApiError(f"{label}: connection lost: {reason}", endpoint=label)
+
+
+def make_ssl_context(ca_bundle: str) -> ssl.SSLContext:
+    """Verified TLS always; *ca_bundle* replaces the system trust store when set."""
+    try:
+        return ssl.create_default_context(cafile=ca_bundle or None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"source.ca_bundle: cannot load {ca_bundle!r}: {exc}") from exc
+
+
+class Attempts:
+    """``async for attempt in transport.attempts(label): with attempt: ...``.
+
+    The ``with`` block is one try. A retryable error is swallowed there and the next
+    iteration sleeps (backoff, at least Retry-After) before trying again; a 401 renews
+    the credentials once without sleeping; anything else, or the last failure, is raised.
+    """
+
+    def __init__(self, transport: Transport, label: str) -> None:
+        self._transport = transport
+        self._label = label
+        self._error: MirrorError | None = None
+        self._retries = 0
+        self._renewed = False
+        self._done = False
+
+    def __aiter__(self) -> Attempts:
+        return self
+
+    async def __anext__(self) -> Attempts:
+        if self._done:
+            raise StopAsyncIteration
+        error, self._error = self._error, None
+        if error is not None:
+            await self._before_retry(error)
+        return self
+
+    async def _before_retry(self, error: MirrorError) -> None:
+        if isinstance(error, Unauthorized):
+            if self._renewed or not await self._transport.auth.renew(error.used):
+                raise error
+            self._renewed = True
+            return
+        self._retries += 1
+        policy = self._transport.policy
+        delay = policy.delay(self._retries, getattr(error, "retry_after", None),
+                             rng=self._transport.rng)
+        if delay is None:
+            raise error
+        log.info("retrying %s in %.2fs (retry %d of %d): %s", self._label, delay,
+                 self._retries, policy.retries, error)
+        await anyio.sleep(delay)
+
+    def __enter__(self) -> Attempts:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc is None:
+            self._done = True
+            return False
+        if isinstance(exc, Unauthorized) or retryable_in_place(exc):
+            self._error = exc  # type: ignore[assignment]
+            return True
+        return False
+
+
+class Transport:
+    """The HTTP shell shared by every endpoint of one :class:`~mirror.tcia.TciaClient`."""
+
+    def __init__(self, source: SourceSettings, *, policy: RetryPolicy,
+                 rng: random.Random | None = None) -> None:
+        self.source = source
+        self.base_url = source.base_url.rstrip("/")
+        self.policy = policy
+        self.rng = rng
+        self.limiter = RateLimiter(source.requests_per_second)
+        self.auth: Auth = make_auth(source, self.post_form)
+        self._session: aiohttp.ClientSession | None = None
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r}, auth={self.auth!r})"
+
+    async def open(self) -> None:
+        connector = aiohttp.TCPConnector(limit=0, limit_per_host=self.source.max_connections,
+                                         ssl=make_ssl_context(self.source.ca_bundle))
+        # No total timeout: a multi-gigabyte ZIP may legitimately take hours. sock_connect
+        # (not connect) so that waiting for a free pooled connection never times out.
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.source.connect_timeout,
+                                        sock_read=self.source.read_timeout)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, raise_for_status=False,
+            headers={"Accept": "*/*", "User-Agent": USER_AGENT})
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use the TCIA client inside 'async with'")
+        return self._session
+
+    def url(self, wire_name: str) -> str:
+        return f"{self.base_url}/{wire_name}"
+
+    def attempts(self, label: str) -> Attempts:
+        return Attempts(self, label)
+
+    @asynccontextmanager
+    async def response(self, label: str, method: str, url: str, *,
+                       params: Mapping[str, str] | None = None,
+                       data: Mapping[str, str] | None = None, use_auth: bool = True,
+                       check: bool = True) -> AsyncIterator[aiohttp.ClientResponse]:
+        """One try; with *check*, any non-2xx status raises its mapped error."""
+        await self.limiter.acquire()
+        headers = await self.auth.headers() if use_auth else {}
+        try:
+            async with self.session.request(method, url, params=params, data=data,
+                                            headers=headers) as resp:
+                if check and not 200 <= resp.status < 300:
+                    body = await resp.content.read(ERROR_BODY_LIMIT)
+                    raise status_error(label, resp.status, body, resp.headers, headers)
+                yield resp
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise client_error(label, exc) from exc
+
+    async def fetch(self, label: str, method: str, url: str, *,
+                    params: Mapping[str, str] | None = None,
+                    data: Mapping[str, str] | None = None) -> tuple[int, str, bytes]:
+        """A whole (small) body with retries: (status, content type, body)."""
+        async for attempt in self.attempts(label):
+            with attempt:
+                async with self.response(label, method, url, params=params,
+                                         data=data) as resp:
+                    body = await resp.read()
+                    return resp.status, resp.headers.get("Content-Type", ""), body
+        raise AssertionError("unreachable: attempts either returns or raises")
+
+    async def post_form(self, url: str, form: dict[str, str]) -> tuple[int, bytes]:
+        """For the token endpoint: retried on 5xx and connection errors, 4xx returned."""
+        label = "token"
+        async for attempt in self.attempts(label):
+            with attempt:
+                async with self.response(label, "POST", url, data=form, use_auth=False,
+                                         check=False) as resp:
+                    body = await resp.content.read(ERROR_BODY_LIMIT)
+                    if resp.status == 429 or resp.status >= 500:
+                        raise status_error(label, resp.status, b"", resp.headers, {})
+                    return resp.status, body
+        raise AssertionError("unreachable: attempts either returns or raises")
+

@@ -1,0 +1,87 @@
+"""The incremental array scanner: any chunking gives what json.loads gives; bad bodies fail."""
+
+import json
+import random
+
+import pytest
+
+from mirror.tcia.jsonstream import MAX_OBJECT_CHARS, ArrayScanner, JsonArrayError, parse_array
+
+RECORDS = [
+    {"SeriesInstanceUID": "1.2.3", "LicenseURI": "http://x/y", "ImageCount": 3,
+     "AnnotationsFlag": True, "Desc": 'quote " and brace } and bracket ] inside'},
+    {},
+    {"PatientName": "Zoë Ångström 患者", "Nested": {"a": [1, {"b": "}"}]}},
+    {"Escapes": "tab\t newline\n backslash\\ unicode \u00e9 \U0001F600"},
+]
+
+
+def jettison(records: list) -> bytes:
+    """Compact, with every '/' escaped, like NBIA's Jettison 1.1."""
+    text = json.dumps(records, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("/", "\\/").encode()
+
+
+def feed_in_pieces(body: bytes, cuts: list[int]) -> list:
+    scanner, out, last = ArrayScanner(), [], 0
+    for cut in [*sorted(cuts), len(body)]:
+        out += scanner.feed(body[last:cut])
+        last = cut
+    return out + scanner.close()
+
+
+def test_every_single_split_point() -> None:
+    body = jettison(RECORDS)
+    for cut in range(len(body) + 1):
+        assert feed_in_pieces(body, [cut]) == RECORDS, cut
+
+
+def test_byte_by_byte_and_random_chunkings() -> None:
+    body = jettison(RECORDS * 20)
+    assert feed_in_pieces(body, list(range(1, len(body)))) == RECORDS * 20
+    rng = random.Random(3)
+    for _ in range(50):
+        cuts = rng.sample(range(len(body)), rng.randint(1, 40))
+        assert feed_in_pieces(body, cuts) == RECORDS * 20
+
+
+def test_pretty_printed_body() -> None:
+    assert parse_array(json.dumps(RECORDS, indent=4).encode()) == RECORDS
+
+
+def test_objects_are_released_as_they_complete() -> None:
+    scanner = ArrayScanner()
+    assert scanner.feed(b'[{"a":1},{"b"') == [{"a": 1}]
+    assert scanner.feed(b':2}') == [{"b": 2}]
+    assert scanner.feed(b"]") == []
+    assert scanner.close() == [] and scanner.count == 2
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"[]", b" [ ] \n"])
+def test_empty_bodies(body: bytes) -> None:
+    assert parse_array(body) == []
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b'{"a":1}', "expected a JSON array"),
+    (b"<html>oops</html>", "expected a JSON array"),
+    (b'[{"a":1}', "ends inside the array"),
+    (b"[", "ends inside the array"),
+    (b'[{"a":1},]', "expected an object"),
+    (b'[{"a":1}{"b":2}]', "expected ',' or ']'"),
+    (b"[1]", "expected an object"),
+    (b'[{"a":1}] trailing', "after the array"),
+    (b'[{"a":}]', "malformed"),
+    (b'[{"a":"\xff"}]', "not UTF-8"),
+])
+def test_bad_bodies(body: bytes, message: str) -> None:
+    with pytest.raises(JsonArrayError, match=message):
+        parse_array(body)
+
+
+def test_runaway_object_stops_buffering() -> None:
+    scanner = ArrayScanner()
+    scanner.feed(b'[{"a":"')
+    with pytest.raises(JsonArrayError, match="malformed"):
+        for _ in range(MAX_OBJECT_CHARS // (1 << 20) + 2):
+            scanner.feed(b"x" * (1 << 20))
