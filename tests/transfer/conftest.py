@@ -35,11 +35,12 @@ def dicom_bytes(sop_uid: str, series_uid: str, study_uid: str, *, pixels: int = 
     ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
     ds.PatientID, ds.Modality, ds.InstanceNumber = "TEST-0001", "CT", seed + 1
-    ds.Rows, ds.Columns = 1, pixels // 2
+    columns = min(pixels // 2, 512)
+    ds.Rows, ds.Columns = pixels // 2 // columns, columns
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     rng = np.random.default_rng(seed)  # 12-bit noise: compresses a little, like real CT
-    ds.PixelData = rng.integers(0, 4096, pixels // 2, dtype=np.uint16).tobytes()
+    ds.PixelData = rng.integers(0, 4096, ds.Rows * columns, dtype=np.uint16).tobytes()
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
