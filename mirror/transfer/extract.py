@@ -133,6 +133,8 @@ def _check_totals(instances: list[ExtractedInstance], plan: Plan, expected: Expe
     if expected.image_count is not None and count != expected.image_count:
         raise VerificationError(f"series {expected.series_uid}: {count} DICOM files, "
                                 f"ImageCount is {expected.image_count}")
+    if count == 0 and expected.image_count is None:
+        raise VerificationError(f"series {expected.series_uid}: the archive has no DICOM files")
     if expected.file_size is not None and total != expected.file_size:
         raise VerificationError(f"series {expected.series_uid}: {total} bytes of DICOM, "
                                 f"FileSize is {expected.file_size}")

@@ -93,7 +93,7 @@ class Budget:
 
 
 def plan_entries(infos: list[zipfile.ZipInfo], expected: ExpectedSeries,
-                  limits: ExtractLimits) -> Plan:
+                 limits: ExtractLimits) -> Plan:
     """Sort the entries into LICENSE, md5hashes.csv and DICOM; refuse anything hostile."""
     if len(infos) > (cap := limits.entries_cap(expected)):
         raise HostileArchive(f"archive has {len(infos)} entries, more than {cap}")

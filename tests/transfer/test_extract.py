@@ -207,6 +207,15 @@ def test_count_mismatch(make_series: Callable[..., Series], zip_of: ZipOf,
     assert _files(tmp_path / "f") == []
 
 
+def test_archive_without_dicom_files(make_series: Callable[..., Series], zip_of: ZipOf,
+                                     tmp_path: Path) -> None:
+    series = make_series(1)
+    zip_path = zip_of(series.entries()[:1])  # LICENSE only
+    with pytest.raises(VerificationError, match="no DICOM files"):
+        extract_series_zip(zip_path, tmp_path / "f",
+                           expected=series.expected(image_count=None, file_size=None))
+
+
 def test_size_mismatch(make_series: Callable[..., Series], zip_of: ZipOf,
                        tmp_path: Path) -> None:
     series = make_series(3)
