@@ -12,8 +12,9 @@ from mirror.errors import StorageError
 class HashingFile:
     """Write-only sink for a streamed download that tracks its size and MD5.
 
-    ``write`` is synchronous: with 256 KiB chunks it costs well under a millisecond
-    (measured in tests/transfer/test_throughput.py), so the event loop can call it directly.
+    ``write`` is synchronous: a 256 KiB chunk costs about 0.4 ms with MD5 and 0.06 ms
+    without (tests/transfer/test_throughput.py), so the event loop can call it directly.
+    Pass ``hashing=False`` for series ZIPs: their entries are hashed during extraction.
     """
 
     def __init__(self, path: Path, *, hashing: bool = True) -> None:
@@ -36,6 +37,17 @@ class HashingFile:
             self._md5.update(data)
         self.size += len(data)
         return len(data)
+
+    def restart(self) -> None:
+        """Empty the sink, so that a download cut off mid-body can start over in place."""
+        try:
+            self._file.seek(0)
+            self._file.truncate()
+        except OSError as exc:
+            raise StorageError(f"cannot truncate {self.path}: {exc}") from exc
+        if self._md5 is not None:
+            self._md5 = hashlib.md5()
+        self.size = 0
 
     @property
     def md5(self) -> str:

@@ -140,6 +140,15 @@ def test_hashing_file_tracks_size_and_md5(tmp_path: Path) -> None:
     sink.close(fsync=True)  # idempotent
 
 
+def test_hashing_file_restart_empties_it(tmp_path: Path) -> None:
+    with HashingFile(tmp_path / "dl.part") as sink:
+        sink.write(b"partial body, cut off")
+        sink.restart()
+        sink.write(b"whole")
+    assert (tmp_path / "dl.part").read_bytes() == b"whole"
+    assert (sink.size, sink.md5) == (5, hashlib.md5(b"whole").hexdigest())
+
+
 def test_hashing_file_discard_and_no_hash(tmp_path: Path) -> None:
     sink = HashingFile(tmp_path / "dl.part", hashing=False)
     sink.write(memoryview(b"abc"))  # type: ignore[arg-type]
