@@ -92,18 +92,20 @@ class _Resume:
         self._digest = hashlib.blake2b(digest_size=16)
         self._replay: Any = None
         self._replayed = 0
+        self._target = 0  # records to replay (and check) before yielding new ones
 
     def restart(self) -> None:
         self._replay = hashlib.blake2b(digest_size=16)
         self._replayed = 0
+        self._target = self.yielded
 
     def accept(self, record: Any, label: str) -> bool:
         """True when *record* is new and should be yielded."""
         encoded = json.dumps(record, sort_keys=True, separators=(",", ":")).encode()
-        if self._replay is not None and self._replayed < self.yielded:
+        if self._replayed < self._target:
             self._replay.update(encoded)
             self._replayed += 1
-            if self._replayed == self.yielded and self._replay.digest() != self._digest.digest():
+            if self._replayed == self._target and self._replay.digest() != self._digest.digest():
                 raise TransientApiError(f"{label}: the listing changed while it was "
                                         f"re-read after a broken connection", endpoint=label)
             return False
@@ -113,7 +115,7 @@ class _Resume:
 
     def check_complete(self, label: str) -> None:
         """After a re-read body ended: it must have replayed everything yielded before."""
-        if self._replay is not None and self._replayed < self.yielded:
+        if self._replayed < self._target:
             raise TransientApiError(f"{label}: the listing got shorter while it was "
                                     f"re-read after a broken connection", endpoint=label)
 
