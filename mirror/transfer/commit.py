@@ -51,9 +51,15 @@ def _swap(staging_dir: Path, final_dir: Path) -> None:
     else:
         old = staging_dir.with_name(f"{staging_dir.name}.old.{secrets.token_hex(4)}")
         os.rename(final_dir, old)
-        os.rename(staging_dir, final_dir)
+        try:
+            os.rename(staging_dir, final_dir)
+        except OSError:
+            os.rename(old, final_dir)  # put the old version back before reporting
+            raise
     _fsync_dir(final_dir.parent)
-    shutil.rmtree(old)
+    # The new version is committed; an old copy that resists removal is only litter
+    # under .staging, which clear_staging removes at the next start.
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -61,6 +61,25 @@ def test_commit_replaces_an_old_version_whole(tmp_path: Path, swap_mode: str) ->
     assert leftovers == [], (swap_mode, leftovers)
 
 
+def test_failed_swap_puts_the_old_version_back(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    final = layout.series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
+    commit_series_dir(_stage(tmp_path, {"old.dcm": b"o"}), final)
+    staging = _stage(tmp_path, {"new.dcm": b"n"})
+    monkeypatch.setattr(commit_mod, "_renameat2", lambda: None)
+    real_rename = os.rename
+
+    def rename(src: object, dst: object) -> None:
+        if Path(str(src)) == staging:
+            raise OSError(errno.EIO, "injected")
+        real_rename(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(StorageError, match="injected"):
+        commit_series_dir(staging, final)
+    assert _tree(final) == {"old.dcm": b"o"}
+
+
 def test_exchange_swaps_atomically_when_available(tmp_path: Path) -> None:
     if commit_mod._renameat2() is None:
         pytest.skip("renameat2 is not available here")
