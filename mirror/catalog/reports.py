@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import fields
+from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
@@ -55,6 +57,25 @@ class ReportOps(Store):
         async with self._read() as conn:
             return {(name, state): n for name, state, n in await conn.execute(query)}
 
+    async def collection_status(self) -> list[dict[str, Any]]:
+        """Per collection: series per state, bytes and instances on disk, poll bookkeeping."""
+        query = (select(C.c.name, C.c.watermark, C.c.last_poll_at, C.c.last_poll_ok,
+                        C.c.last_reconcile_at, S.c.state, func.count(S.c.id),
+                        func.sum(S.c.local_bytes), func.sum(S.c.local_instance_count))
+                 .select_from(C).outerjoin(S, S.c.collection_id == C.c.id)
+                 .group_by(C.c.id, S.c.state).order_by(C.c.name))
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        out: dict[str, dict[str, Any]] = {}
+        for name, mark, poll, ok, reconcile, state, n, size, count in rows:
+            entry = out.setdefault(name, _empty_status(name, mark, poll, ok, reconcile))
+            if state is not None:
+                entry[SeriesState(state).value] += n
+                entry["series_total"] += 0 if state == SeriesState.RETIRED else n
+                entry["bytes_on_disk"] += int(size or 0)
+                entry["instances"] += int(count or 0)
+        return list(out.values())
+
     async def start_run(self, *, kind: str, collections: Sequence[str]) -> int:
         """Record the start of a sync, daemon cycle or verify; returns its id."""
         async with self._write() as conn:
@@ -67,3 +88,17 @@ class ReportOps(Store):
         async with self._write() as conn:
             await conn.execute(update(R).where(R.c.id == run_id).values(
                 finished_at=utcnow(), outcome=outcome, counts=dict(counts)))
+
+
+def _empty_status(name: str, watermark: date | None, last_poll: datetime | None,
+                  last_poll_ok: bool | None, last_reconcile: datetime | None,
+                  ) -> dict[str, Any]:
+    return {
+        "collection": name, "series_total": 0,
+        **{state.value: 0 for state in SeriesState},
+        "bytes_on_disk": 0, "instances": 0,
+        "last_poll": last_poll.isoformat() if last_poll else None,
+        "last_poll_ok": last_poll_ok,
+        "watermark": watermark.isoformat() if watermark else None,
+        "last_reconcile": last_reconcile.isoformat() if last_reconcile else None,
+    }
