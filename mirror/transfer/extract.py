@@ -15,6 +15,7 @@ from pathlib import Path
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
 from mirror.layout import instance_name, validate_uid
 from mirror.transfer.zipcheck import (
+    LICENSE,
     MD5_CSV,
     Budget,
     ExpectedSeries,
@@ -138,7 +139,8 @@ def _check_totals(instances: list[ExtractedInstance], plan: Plan, expected: Expe
     if expected.file_size is not None and total != expected.file_size:
         raise VerificationError(f"series {expected.series_uid}: {total} bytes of DICOM, "
                                 f"FileSize is {expected.file_size}")
-    if hashes is not None and (extra := set(hashes) - {i.filename for i in plan.dicoms}):
+    listed = set(hashes or ()) - {LICENSE}  # tolerate a server that also hashes LICENSE
+    if extra := listed - {i.filename for i in plan.dicoms}:
         raise VerificationError(f"{MD5_CSV} lists {len(extra)} files the archive lacks, "
                                 f"e.g. {sorted(extra)[0]!r}")
 

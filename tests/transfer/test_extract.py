@@ -161,6 +161,16 @@ def test_md5_csv_listing_a_file_the_archive_lacks(make_series: Callable[..., Ser
         extract_series_zip(zip_path, tmp_path / "f", expected=series.expected(image_count=None))
 
 
+def test_md5_csv_that_also_lists_license(make_series: Callable[..., Series], zip_of: ZipOf,
+                                         tmp_path: Path) -> None:
+    series = make_series(2)
+    entries = series.entries()
+    csv = md5_csv(entries) + f"LICENSE,{hashlib.md5(entries[0][1]).hexdigest()}\n".encode()
+    zip_path = zip_of([*entries, ("md5hashes.csv", csv)])
+    result = extract_series_zip(zip_path, tmp_path / "f", expected=series.expected())
+    assert result.md5_checked and len(result.instances) == 2
+
+
 @pytest.mark.parametrize("csv", [b"Filename,MD5Hash\n00000001.dcm,nothex\n",
                                  b"00000001.dcm\n",
                                  b"a,00000000000000000000000000000000\n"
