@@ -1,1 +1,23 @@
-"""Simulator fixtures (filled in with the simulator)."""
+"""Simulator fixtures: one generated dataset per session, a fresh server per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mirror.simulator.testing import DatasetSpec, SimulatorHandle, start_simulator
+
+
+@pytest.fixture(scope="session")
+def sim_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Shared data dir: DICOM files and ZIPs are content-keyed, so tests cannot spoil it."""
+    return tmp_path_factory.mktemp("sim-data")
+
+
+@pytest.fixture
+def simulator(sim_data_dir: Path) -> Iterator[SimulatorHandle]:
+    """A simulator at the base dataset; releases and faults die with the test."""
+    with start_simulator(sim_data_dir, DatasetSpec()) as handle:
+        yield handle

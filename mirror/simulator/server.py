@@ -1,0 +1,150 @@
+"""The simulator's state and its aiohttp application (dialect routes, token endpoint, admin).
+
+:class:`Simulator` holds everything mutable; its methods are safe from any thread, so the
+test handle, the admin routes and the request handlers can share it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from mirror.simulator import releases
+from mirror.simulator.auth import TokenStore
+from mirror.simulator.catalog import Catalog
+from mirror.simulator.datadir import load_base
+from mirror.simulator.dicomgen import BlobStore, materialize
+from mirror.simulator.faults import Fault, FaultRegistry
+from mirror.simulator.model import DatasetSpec
+from mirror.simulator.zips import ZipCache
+
+V3_PREFIX = "/services/v3/TCIA/query"
+V1_PREFIX = "/nbia-api/services/v1"
+V4_PREFIX = "/nbia-api/services/v4"
+TOKEN_PATH = "/nbia-api/oauth/token"
+ADMIN_PREFIX = "/_sim"
+DEFAULT_SPEC = DatasetSpec()
+PREFIXES = {"v3": V3_PREFIX, "nbia-v1": V1_PREFIX, "nbia-v4": V4_PREFIX}
+
+
+@dataclass(frozen=True)
+class InstanceTruth:
+    size: int
+    md5: str
+
+
+@dataclass(frozen=True)
+class SeriesTruth:
+    collection: str
+    patient_id: str
+    study_uid: str
+    series_uid: str
+    image_count: int
+    file_size: int
+    instances: dict[str, InstanceTruth]
+
+
+class Stats:
+    """Request counts per ``<dialect>:<Endpoint>``, statuses and body bytes served."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests: Counter[str] = Counter()
+            self.statuses: Counter[str] = Counter()
+            self.bytes = 0
+
+    def request(self, key: str) -> None:
+        with self._lock:
+            self.requests[key] += 1
+
+    def status(self, code: int) -> None:
+        with self._lock:
+            self.statuses[str(code)] += 1
+
+    def add_bytes(self, n: int) -> None:
+        with self._lock:
+            self.bytes += n
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"requests": dict(self.requests), "requests_total": sum(self.requests.values()),
+                    "bytes": self.bytes, "statuses": dict(self.statuses)}
+
+
+class Simulator:
+    def __init__(self, data_dir: Path, spec: DatasetSpec = DEFAULT_SPEC, *,
+                 api_key: str | None = None, auth: bool = False,
+                 users: dict[str, str] | None = None, token_ttl: float = 3600.0,
+                 fault_seed: int = 0) -> None:
+        self.data_dir = Path(data_dir)
+        self.store = BlobStore(self.data_dir)
+        self.zips = ZipCache(self.data_dir, self.store)
+        self.catalog, self._known = load_base(self.data_dir, spec, self.store)
+        self.api_key = api_key or None
+        self.auth = auth
+        self.tokens = TokenStore(users, token_ttl)
+        self.faults = FaultRegistry(fault_seed)
+        self.stats = Stats()
+        self._release_lock = threading.Lock()
+
+    def collections(self) -> list[str]:
+        return list(self.catalog.collections)
+
+    def ground_truth(self, collection: str | None = None) -> dict[str, SeriesTruth]:
+        cat = self.catalog
+        return {s.series_uid: SeriesTruth(
+            s.collection, s.patient_id, s.study_uid, s.series_uid, s.image_count, s.file_size,
+            {i.sop_uid: InstanceTruth(i.size, i.md5) for i in s.instances})
+            for s in cat.series.values() if collection in (None, s.collection)}
+
+    def publish_release(self, on: date, **counts: Any) -> releases.ReleaseSummary:
+        """Apply a release; new files are written before the new snapshot becomes visible."""
+        with self._release_lock:
+            cat, summary, touched = releases.apply(self.catalog, on, **counts)
+            done = materialize(cat, self.store, touched, self._known)
+            series = {uid: done.get(uid, s) for uid, s in cat.series.items()}
+            self.catalog = replace(cat, series=series)
+        return summary
+
+    def add_fault(self, endpoint: str, kind: str, **kwargs: Any) -> str:
+        return self.faults.add(endpoint, kind, **kwargs)
+
+    def take_faults(self, dialect: str, endpoint: str) -> list[Fault]:
+        return self.faults.take(dialect, endpoint)
+
+    def snapshot(self) -> Catalog:
+        return self.catalog
+
+
+def make_app(sim: Simulator) -> web.Application:
+    from mirror.simulator import admin, routes
+
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    for dialect, prefix in PREFIXES.items():
+        handler = routes.dialect_handler(sim, dialect)
+        app.router.add_route("*", prefix + "/{name}", handler)
+    app.router.add_route("*", TOKEN_PATH, routes.token_handler(sim))
+    admin.add_routes(app, sim)
+    return app
+
+
+async def serve(sim: Simulator, host: str, port: int) -> tuple[web.AppRunner, int]:
+    """Start serving; returns the runner (for cleanup) and the bound port."""
+    runner = web.AppRunner(make_app(sim), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    server = site._server  # aiohttp has no public accessor for the bound port
+    sockets = getattr(server, "sockets", None) or []
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, bound

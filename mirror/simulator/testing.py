@@ -1,0 +1,124 @@
+"""Run the simulator in a background thread for tests: :func:`start_simulator`.
+
+The server gets its own event loop in its own thread, so it works from sync tests, async
+tests, and while a test drives the CLI in a subprocess. Every handle method is thread-safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from mirror.simulator.model import DatasetSpec
+from mirror.simulator.releases import ReleaseSummary
+from mirror.simulator.server import (
+    DEFAULT_SPEC,
+    PREFIXES,
+    TOKEN_PATH,
+    InstanceTruth,
+    SeriesTruth,
+    Simulator,
+    serve,
+)
+
+__all__ = ["DatasetSpec", "InstanceTruth", "ReleaseSummary", "SeriesTruth", "SimulatorHandle",
+           "start_simulator"]
+
+
+class SimulatorHandle:
+    """A running simulator: URLs, ground truth, releases, faults, statistics."""
+
+    def __init__(self, sim: Simulator, port: int) -> None:
+        self.sim = sim
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.token_url = self.url + TOKEN_PATH
+
+    def base_url(self, api: str) -> str:
+        return self.url + PREFIXES[api]
+
+    def collections(self) -> list[str]:
+        return self.sim.collections()
+
+    def shared_lists(self) -> dict[str, tuple[str, ...]]:
+        return dict(self.sim.catalog.shared_lists)
+
+    def ground_truth(self, collection: str | None = None) -> dict[str, SeriesTruth]:
+        return self.sim.ground_truth(collection)
+
+    def publish_release(self, on: date, *, new_patients: int = 0, new_studies: int = 0,
+                        new_series: int = 0, revised: int = 0, withdrawn: int = 0,
+                        collection: str | None = None) -> ReleaseSummary:
+        return self.sim.publish_release(
+            on, new_patients=new_patients, new_studies=new_studies, new_series=new_series,
+            revised=revised, withdrawn=withdrawn, collection=collection)
+
+    def add_fault(self, endpoint: str, kind: str, *, dialect: str | None = None,
+                  count: int | None = None, rate: float | None = None, **params: Any) -> str:
+        return self.sim.add_fault(endpoint, kind, dialect=dialect, count=count, rate=rate,
+                                  **params)
+
+    def clear_faults(self) -> None:
+        self.sim.faults.clear()
+
+    def stats(self) -> dict[str, Any]:
+        return self.sim.stats.snapshot()
+
+    def reset_stats(self) -> None:
+        self.sim.stats.reset()
+
+    def expire_tokens(self) -> None:
+        self.sim.tokens.expire_all()
+
+
+@contextmanager
+def start_simulator(data_dir: Path, spec: DatasetSpec = DEFAULT_SPEC, *,
+                    api_key: str | None = None, auth: bool = False,
+                    users: dict[str, str] | None = None, token_ttl: float = 3600,
+                    fault_seed: int = 0) -> Iterator[SimulatorHandle]:
+    """Serve on 127.0.0.1 (a free port) until the ``with`` block ends."""
+    sim = Simulator(Path(data_dir), spec, api_key=api_key, auth=auth, users=users,
+                    token_ttl=token_ttl, fault_seed=fault_seed)
+    loop = asyncio.new_event_loop()
+    started: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        try:
+            started["runner"], started["port"] = loop.run_until_complete(
+                serve(sim, "127.0.0.1", 0))
+        except BaseException as exc:  # reported to the starting thread below
+            started["error"] = exc
+            ready.set()
+            return
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, name="tcia-simulator", daemon=True)
+    thread.start()
+    ready.wait()
+    if "error" in started:
+        thread.join()
+        loop.close()
+        raise started["error"]
+    try:
+        yield SimulatorHandle(sim, started["port"])
+    finally:
+        _stop(loop, thread, started["runner"])
+
+
+def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, runner: Any) -> None:
+    async def cleanup() -> None:
+        await runner.cleanup()
+
+    asyncio.run_coroutine_threadsafe(cleanup(), loop).result(timeout=30)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=30)
+    loop.run_until_complete(loop.shutdown_default_executor())
+    loop.close()
