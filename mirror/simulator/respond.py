@@ -7,9 +7,10 @@ like the server's StreamingOutput; small replies go out with a Content-Length.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import zipfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -54,21 +55,29 @@ def plan_body(faults: list[Fault], size: int) -> BodyPlan:
     return plan
 
 
-async def _file_chunks(path: Path, chunk: int) -> AsyncIterator[bytes]:
+async def _file_chunks(path: Path, chunk: int) -> AsyncGenerator[bytes, None]:
     loop = asyncio.get_running_loop()
     with path.open("rb") as f:
         while data := await loop.run_in_executor(None, f.read, chunk):
             yield data
 
 
-async def _bytes_chunks(data: bytes, chunk: int) -> AsyncIterator[bytes]:
+async def _bytes_chunks(data: bytes, chunk: int) -> AsyncGenerator[bytes, None]:
     for k in range(0, len(data), chunk):
         yield data[k: k + chunk]
 
 
-async def pump(request: web.Request, resp: web.StreamResponse, chunks: AsyncIterator[bytes],
+async def pump(request: web.Request, resp: web.StreamResponse,
+               chunks: AsyncGenerator[bytes, None],
                plan: BodyPlan, count: Callable[[int], None]) -> None:
     """Write *chunks* to *resp* through *plan*; abort the connection for a reset."""
+    async with contextlib.aclosing(chunks):  # close the file even when we reset
+        await _pump(request, resp, chunks, plan, count)
+    await resp.write_eof()
+
+
+async def _pump(request: web.Request, resp: web.StreamResponse, chunks: AsyncIterator[bytes],
+                plan: BodyPlan, count: Callable[[int], None]) -> None:
     sent = 0
     async for data in chunks:
         if plan.flips:
@@ -87,7 +96,6 @@ async def pump(request: web.Request, resp: web.StreamResponse, chunks: AsyncIter
             raise ConnectionResetError("simulated connection reset")
         if plan.cut_at is not None and sent >= plan.cut_at:
             break
-    await resp.write_eof()
 
 
 def _flip(data: bytes, offset: int, flips: set[int]) -> bytes:

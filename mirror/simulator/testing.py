@@ -98,7 +98,11 @@ def start_simulator(data_dir: Path, spec: DatasetSpec = DEFAULT_SPEC, *,
             ready.set()
             return
         ready.set()
-        loop.run_forever()
+        try:
+            loop.run_forever()
+        finally:  # closed in its own thread: the caller may be inside another running loop
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
 
     thread = threading.Thread(target=run, name="tcia-simulator", daemon=True)
     thread.start()
@@ -117,8 +121,8 @@ def _stop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, runner: Any
     async def cleanup() -> None:
         await runner.cleanup()
 
-    asyncio.run_coroutine_threadsafe(cleanup(), loop).result(timeout=30)
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout=30)
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
+    try:
+        asyncio.run_coroutine_threadsafe(cleanup(), loop).result(timeout=30)
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=30)
