@@ -6,6 +6,8 @@ They mirror the Python handle of :mod:`mirror.simulator.testing`, so tests that 
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 from dataclasses import asdict
 from datetime import date
@@ -16,6 +18,8 @@ from aiohttp import web
 from mirror.errors import MirrorError
 from mirror.simulator.faults import parse_spec
 from mirror.simulator.server import ADMIN_PREFIX, Simulator
+
+SIM = web.AppKey("sim", Simulator)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -33,52 +37,73 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+async def release(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    body = await _body(request)
+    try:
+        on = date.fromisoformat(str(body.pop("on")))
+        # Writing a release's files can take a while: keep the loop serving meanwhile.
+        summary = await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(sim.publish_release, on, **body))
+    except (KeyError, TypeError, ValueError, MirrorError) as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json(asdict(summary))
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    body = await _body(request)
+    try:
+        args = parse_spec(body["spec"]) if "spec" in body else dict(body)
+        fault_id = sim.add_fault(args.pop("endpoint"), args.pop("kind"), **args)
+    except (KeyError, TypeError, MirrorError) as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json({"id": fault_id})
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    return _json(sim.faults.list())
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    sim.faults.clear()
+    return _json({"cleared": True})
+
+
+async def stats(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    return _json(sim.stats.snapshot())
+
+
+async def reset_stats(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    sim.stats.reset()
+    return _json({"reset": True})
+
+
+async def truth(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    found = sim.ground_truth(request.query.get("collection"))
+    return _json({uid: asdict(t) for uid, t in found.items()})
+
+
+async def info(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    return _json({"collections": sim.collections(),
+                  "shared_lists": {k: list(v) for k, v in sim.catalog.shared_lists.items()},
+                  "releases": sim.catalog.releases})
+
+
+async def expire(request: web.Request) -> web.Response:
+    sim = request.app[SIM]
+    sim.tokens.expire_all()
+    return _json({"expired": True})
+
+
 def add_routes(app: web.Application, sim: Simulator) -> None:
-    async def release(request: web.Request) -> web.Response:
-        body = await _body(request)
-        try:
-            on = date.fromisoformat(str(body.pop("on")))
-            summary = sim.publish_release(on, **body)
-        except (KeyError, TypeError, ValueError, MirrorError) as exc:
-            return _json({"error": str(exc)}, 400)
-        return _json(asdict(summary))
-
-    async def add_fault(request: web.Request) -> web.Response:
-        body = await _body(request)
-        try:
-            args = parse_spec(body["spec"]) if "spec" in body else dict(body)
-            fault_id = sim.add_fault(args.pop("endpoint"), args.pop("kind"), **args)
-        except (KeyError, TypeError, MirrorError) as exc:
-            return _json({"error": str(exc)}, 400)
-        return _json({"id": fault_id})
-
-    async def list_faults(request: web.Request) -> web.Response:
-        return _json(sim.faults.list())
-
-    async def clear_faults(request: web.Request) -> web.Response:
-        sim.faults.clear()
-        return _json({"cleared": True})
-
-    async def stats(request: web.Request) -> web.Response:
-        return _json(sim.stats.snapshot())
-
-    async def reset_stats(request: web.Request) -> web.Response:
-        sim.stats.reset()
-        return _json({"reset": True})
-
-    async def truth(request: web.Request) -> web.Response:
-        found = sim.ground_truth(request.query.get("collection"))
-        return _json({uid: asdict(t) for uid, t in found.items()})
-
-    async def info(request: web.Request) -> web.Response:
-        return _json({"collections": sim.collections(),
-                      "shared_lists": {k: list(v) for k, v in sim.catalog.shared_lists.items()},
-                      "releases": sim.catalog.releases})
-
-    async def expire(request: web.Request) -> web.Response:
-        sim.tokens.expire_all()
-        return _json({"expired": True})
-
+    app[SIM] = sim
     p = ADMIN_PREFIX
     app.router.add_get(p + "/", info)
     app.router.add_post(p + "/release", release)
