@@ -31,11 +31,11 @@ GRACE_SECONDS = 10  # podman stop -t, Docker's default grace period
 
 
 @pytest.fixture(scope="module")
-def sim() -> Iterator[Any]:
+def sim(sim_data_dir: Path) -> Iterator[Any]:
+    """One simulator for the module: the containers only read from it."""
     from mirror.simulator.testing import DatasetSpec, start_simulator
 
-    spec = DatasetSpec(seed=11, collections=1, patients=2, studies=1, series=2, instances=3)
-    with start_simulator(spec) as simulator:
+    with start_simulator(sim_data_dir, DatasetSpec()) as simulator:
         yield simulator
 
 
@@ -85,7 +85,7 @@ def test_image_metadata_user_and_version(image: pm.Built) -> None:
     assert config["StopSignal"] == "SIGTERM" and "9188/tcp" in config["ExposedPorts"]
     assert set(config["Volumes"]) == {"/data/archive", "/data/catalog"}
     assert "TCIA_MIRROR_DAEMON_LISTEN=0.0.0.0:9188" in config["Env"]
-    health = info.get("HealthCheck") or config.get("Healthcheck") or {}
+    health = info.get("Healthcheck") or config.get("Healthcheck") or {}
     assert health.get("Test", [None])[0] == "CMD" and "/healthz" in " ".join(health["Test"])
 
 
@@ -157,6 +157,7 @@ def test_daemon_in_container_is_healthy_and_stops_on_sigterm(image: pm.Built, si
         started = time.monotonic()
         pm.podman("stop", "-t", str(GRACE_SECONDS), name, timeout=GRACE_SECONDS + 30)
         stop_seconds = time.monotonic() - started
+        print(f"daemon container stopped in {stop_seconds:.2f} s; /healthz said {body}")
         state = json.loads(pm.podman("inspect", name).stdout)[0]["State"]
         assert state["Status"] == "exited", state
         assert state["ExitCode"] == 0, f"exit {state['ExitCode']}\n{_logs(name)}"
