@@ -66,13 +66,18 @@ class TciaClient:
         method = "POST" if canonical in self.dialect.post else "GET"
         return wire, method, dialects.wire_params(self.dialect, canonical, params)
 
+    def _url(self, canonical: str | None, wire: str) -> str:
+        if canonical is None:
+            return self._transport.url(wire)
+        return dialects.endpoint_url(self.dialect, self._transport.base_url, canonical, wire)
+
     async def _records(self, canonical: str, params: Params) -> list[dict[str, Any]]:
         wire, method, wire_params = self._request(canonical, params)
-        return await self._fetch_records(wire, method, wire_params)
+        return await self._fetch_records(wire, method, wire_params,
+                                         self._url(canonical, wire))
 
-    async def _fetch_records(self, wire: str, method: str,
-                             params: Mapping[str, str]) -> list[dict[str, Any]]:
-        url = self._transport.url(wire)
+    async def _fetch_records(self, wire: str, method: str, params: Mapping[str, str],
+                             url: str) -> list[dict[str, Any]]:
         if method == "POST":
             status, ctype, body = await self._transport.fetch(wire, method, url, data=params)
         else:
@@ -82,7 +87,7 @@ class TciaClient:
     async def _iter_records(self, canonical: str,
                             params: Params) -> AsyncIterator[dict[str, Any]]:
         wire, _, wire_params = self._request(canonical, params)
-        url = self._transport.url(wire)
+        url = self._url(canonical, wire)
         async for record in streaming.iter_records(self._transport, wire, url, wire_params):
             yield record
 
@@ -225,7 +230,7 @@ class TciaClient:
     async def _download(self, canonical: str, params: Params, sink: Sink,
                         progress: Progress | None) -> int:
         wire, _, wire_params = self._request(canonical, params)
-        return await streaming.download(self._transport, wire, self._transport.url(wire),
+        return await streaming.download(self._transport, wire, self._url(canonical, wire),
                                         wire_params, sink, progress)
 
     # -- raw ----------------------------------------------------------------------------
@@ -239,7 +244,8 @@ class TciaClient:
         if canonical is not None:
             wire_params = {**dialects.wire_params(self.dialect, canonical, {}), **wire_params}
         method = "POST" if canonical in self.dialect.post else "GET"
-        return await self._fetch_records(endpoint, method, wire_params)
+        return await self._fetch_records(endpoint, method, wire_params,
+                                         self._url(canonical, endpoint))
 
 
 def _canonical_of(dialect: Dialect, wire: str) -> str | None:

@@ -7,6 +7,7 @@ it into what each server expects (tcia-api.md sections 3 and 5).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -43,6 +44,9 @@ class Dialect:
     #: True when the New* endpoints compare ``>=``; False for strict ``>``.
     date_inclusive: bool = False
     updated_format: str | None = None
+    #: endpoints served by another API version next to this one: canonical -> version
+    #: directory (v4 never got getContentsByName; TCIA's own client calls /v1 for it).
+    elsewhere: Mapping[str, str] = field(default_factory=dict)
 
     def supports(self, canonical: str) -> bool:
         return canonical in self.endpoints
@@ -88,6 +92,7 @@ NBIA_V4 = Dialect(
         ("getSeriesMetaData", "SeriesInstanceUID"): "list",
     },
     post=frozenset({"getSeriesMetaData"}),
+    elsewhere={"getContentsByName": "v1"},
     # v4 getSeriesMetadata answers CSV unless asked for JSON.
     format_json=frozenset({"getSeriesMetaData"}),
     date_param="fromDate",
@@ -113,6 +118,17 @@ def wire_name(dialect: Dialect, canonical: str) -> str:
         return dialect.endpoints[canonical]
     except KeyError:
         raise UsageError(f"the {dialect.name} API has no {canonical} endpoint") from None
+
+
+def endpoint_url(dialect: Dialect, base_url: str, canonical: str, wire: str) -> str:
+    """Where *wire* lives: under *base_url*, or under a sibling version directory."""
+    base = base_url.rstrip("/")
+    version = dialect.elsewhere.get(canonical)
+    if version:
+        head, sep, last = base.rpartition("/")
+        if sep and re.fullmatch(r"v\d+", last):
+            base = f"{head}/{version}"
+    return f"{base}/{wire}"
 
 
 def wire_params(dialect: Dialect, canonical: str,

@@ -81,3 +81,20 @@ def test_updated_series_is_not_in_v3() -> None:
 def test_unknown_dialect() -> None:
     with pytest.raises(UsageError, match="nbia-v9"):
         dialects.get_dialect("nbia-v9")
+
+
+@pytest.mark.parametrize(("dialect", "base", "canonical", "expected"), [
+    (NBIA_V4, "https://h/nbia-api/services/v4", "getContentsByName",
+     "https://h/nbia-api/services/v1/getContentsByName"),
+    (NBIA_V4, "https://h/nbia-api/services/v4/", "getSeries",
+     "https://h/nbia-api/services/v4/getSeries"),
+    (NBIA_V1, "https://h/nbia-api/services/v1", "getContentsByName",
+     "https://h/nbia-api/services/v1/getContentsByName"),
+    # a base URL without a version directory is used as it is
+    (NBIA_V4, "http://127.0.0.1:8000/api", "getContentsByName",
+     "http://127.0.0.1:8000/api/getContentsByName"),
+])
+def test_endpoint_url(dialect: dialects.Dialect, base: str, canonical: str,
+                      expected: str) -> None:
+    wire = dialects.wire_name(dialect, canonical)
+    assert dialects.endpoint_url(dialect, base, canonical, wire) == expected
