@@ -67,7 +67,12 @@ def create_engine(url: str) -> AsyncEngine:
         pool_size=5,
         max_overflow=10,
         pool_pre_ping=True,  # a daemon outlives Postgres restarts
-        connect_args={"server_settings": {"application_name": "tcia-mirror"}},
+        connect_args={"server_settings": {
+            "application_name": "tcia-mirror",
+            # asyncpg prepares every statement; a generic plan made while a table was
+            # small (seq scan) would stay in use after it grew to 200,000 series.
+            "plan_cache_mode": "force_custom_plan",
+        }},
     )
 
 

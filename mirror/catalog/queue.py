@@ -74,7 +74,7 @@ class QueueOps(Store):
         async with self._write() as conn:
             for chunk in chunked(list(series_uids)):
                 result = await conn.execute(
-                    update(S).where(S.c.series_uid.in_(chunk), S.c.lease_owner == owner,
+                    update(S).where(self._one_of(S.c.series_uid, chunk), S.c.lease_owner == owner,
                                     S.c.state == SeriesState.FETCHING)
                     .values(lease_expires_at=expires).returning(S.c.series_uid))
                 held.update(result.scalars())

@@ -7,13 +7,25 @@ the table lacks; single-row changes read the row and call :func:`mirror.domain.t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+import json
+from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, case, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    any_,
+    bindparam,
+    case,
+    func,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mirror.catalog import engine as catalog_engine
@@ -83,6 +95,20 @@ class Store:
     @property
     def dialect(self) -> str:
         return self._engine.dialect.name
+
+    def _one_of(self, column: Any, values: Collection[Any]) -> ColumnElement[bool]:
+        """``column IN values`` with the values in ONE bound parameter.
+
+        Expanding thousands of parameters costs more than the query (SQLAlchemy renders
+        each, and every list length is a new statement to prepare): Postgres gets
+        ``= ANY(array)``, SQLite a JSON array unpacked by ``json_each``.
+        """
+        items = list(values)
+        if self._postgres:
+            return column == any_(bindparam(None, items, type_=ARRAY(column.type)))
+        unpacked = select(literal_column("value")).select_from(
+            func.json_each(bindparam(None, json.dumps(items), type_=String())))
+        return column.in_(unpacked.scalar_subquery())
 
     def _insert(self, table: Any) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT."""
