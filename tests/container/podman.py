@@ -136,9 +136,19 @@ def _debootstrap_tarball(cache_dir: Path, tarball: Path) -> None:
         rootfs = Path(tmp) / "rootfs"
         _check(["debootstrap", "--variant=minbase", "bookworm", str(rootfs),
                 debian_mirror()], timeout=600)
+        _trim_like_slim(rootfs)
         partial = tarball.with_suffix(".tar.partial")
         _check(["tar", "-C", str(rootfs), "-cf", str(partial), "."], timeout=300)
         partial.rename(tarball)
+
+
+def _trim_like_slim(rootfs: Path) -> None:
+    """Drop what debian:bookworm-slim does not ship either: the downloaded .debs and the
+    package lists (every Dockerfile ``apt-get update`` fetches fresh ones)."""
+    for pattern in ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin",
+                    "var/lib/apt/lists/*_*"):
+        for path in rootfs.glob(pattern):
+            path.unlink()
 
 
 def can_debootstrap() -> bool:
