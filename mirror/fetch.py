@@ -1,0 +1,166 @@
+"""Fetch one claimed series: adopt what is on disk, repair instance by instance, or take the ZIP.
+
+Decision per series (the cheapest way to an exact copy):
+- nothing usable on disk -> whole ZIP (getImageWithMD5Hash when verify = "md5" and
+  the dialect has it, else getImage);
+- files on disk -> getSOPInstanceUIDs; if they are exactly the wanted set, adopt them
+  (no download); if at most half are missing, getSingleImage the missing ones; else ZIP.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from mirror import layout, transfer, verify
+from mirror.domain import InstanceRecord
+from mirror.errors import MirrorError, VerificationError
+
+#: Repair instance by instance only while at most this share of the series is missing.
+REPAIR_MAX_MISSING = 0.5
+
+
+async def process_series(pool: Any, item: Any) -> Any:
+    """Fetch, verify and commit *item*; record the outcome in the catalog."""
+    from mirror.workers import Outcome, retry_time
+
+    started = time.monotonic()
+    root = Path(pool.settings.archive.root)
+    outcome = Outcome(item.series_uid, item.collection, "done", attempt=item.attempts)
+    staging = await anyio.to_thread.run_sync(layout.new_staging_dir, root, item.series_uid)
+    try:
+        final = layout.series_dir(root, item.collection, item.patient_id, item.study_uid,
+                                  item.series_uid, layout=pool.settings.archive.layout)
+        mode, instances = await _fetch(pool, item, final, staging)
+        await pool.catalog.complete(
+            item.series_uid, pool.owner, local_path=str(final.relative_to(root)),
+            instances=instances, verified_at=datetime.now(UTC))
+        outcome.mode = mode
+        outcome.instances = len(instances)
+        outcome.bytes = sum(i.size for i in instances)
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+            await pool.catalog.release(item.series_uid, pool.owner)
+        raise
+    except MirrorError as exc:
+        outcome.error = f"{type(exc).__name__}: {exc}"
+        give_up = not exc.transient or item.attempts >= pool.settings.sync.max_attempts
+        retry_at = None if give_up else retry_time(item.attempts, now=datetime.now(UTC),
+                                                   error=exc)
+        try:
+            await pool.catalog.fail(item.series_uid, pool.owner, error=outcome.error,
+                                    retry_at=retry_at)
+            outcome.status = "failed" if give_up else "retry"
+        except MirrorError:
+            outcome.status = "lost"
+    finally:
+        await anyio.to_thread.run_sync(shutil.rmtree, staging, True)
+    outcome.seconds = time.monotonic() - started
+    return outcome
+
+
+async def _fetch(pool: Any, item: Any, final: Path,
+                 staging: Path) -> tuple[str, list[InstanceRecord]]:
+    root = Path(pool.settings.archive.root)
+    known = {i.sop_uid: i for i in await pool.catalog.instances(item.series_uid)}
+    present = await anyio.to_thread.run_sync(_intact_on_disk, final, item, known)
+    if present:
+        wanted = await pool.client.get_sop_instance_uids(item.series_uid)
+        if wanted and set(wanted) == set(present) and _counts_match(item, present.values()):
+            return "adopt", _records(root, final, present.values())
+        missing = [s for s in wanted if s not in present]
+        if wanted and len(missing) <= REPAIR_MAX_MISSING * len(wanted):
+            got = await _repair(pool, item, final, staging, present, wanted, missing)
+            return "repair", _records(root, final, got)
+    got = await _full(pool, item, final, staging)
+    return "full", _records(root, final, got)
+
+
+def _intact_on_disk(final: Path, item: Any, known: dict[str, InstanceRecord]) -> dict[str, Any]:
+    """SOP UID -> instance for the files on disk that parse and match what we recorded."""
+    if not final.is_dir():
+        return {}
+    found = verify.scan_series_dir(final, series_uid=item.series_uid, study_uid=item.study_uid)
+    return {i.sop_uid: i for i in found
+            if i.sop_uid not in known or known[i.sop_uid].md5 == i.md5}
+
+
+def _counts_match(item: Any, instances: Any) -> bool:
+    instances = list(instances)
+    if item.image_count is not None and len(instances) != item.image_count:
+        return False
+    return item.file_size is None or sum(i.size for i in instances) == item.file_size
+
+
+async def _full(pool: Any, item: Any, final: Path, staging: Path) -> list[Any]:
+    settings = pool.settings
+    md5 = settings.sync.verify == "md5" and pool.client.has_md5
+    zip_path = staging / "series.zip"
+    sink = transfer.HashingFile(zip_path, hashing=False)  # entries are hashed on extraction
+    try:
+        await pool.client.download_image(item.series_uid, sink, md5=md5,
+                                         progress=_progress(pool, item))
+    finally:
+        sink.close()
+    files = staging / "files"
+    expected = transfer.ExpectedSeries(
+        series_uid=item.series_uid, study_uid=item.study_uid, image_count=item.image_count,
+        file_size=item.file_size, md5_source=md5)
+    result = await anyio.to_thread.run_sync(
+        lambda: transfer.extract_series_zip(zip_path, files, expected=expected))
+    zip_path.unlink(missing_ok=True)
+    await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
+    return result.instances
+
+
+async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dict[str, Any],
+                  wanted: list[str], missing: list[str]) -> list[Any]:
+    files = staging / "files"
+    files.mkdir()
+    keep = [present[s] for s in wanted if s in present]
+    await anyio.to_thread.run_sync(_link_all, final, files, keep)
+    got = list(keep)
+    for sop in missing:
+        tmp = staging / f"{sop}.part"
+        sink = transfer.HashingFile(tmp)
+        try:
+            await pool.client.download_single_image(item.series_uid, sop, sink,
+                                                    progress=_progress(pool, item))
+        finally:
+            sink.close()
+        got.append(await anyio.to_thread.run_sync(_store_single, tmp, files, item, sop, sink.md5))
+    if not _counts_match(item, got) or len(got) != len(set(wanted)):
+        raise VerificationError(
+            f"series {item.series_uid}: repaired copy has {len(got)} instances "
+            f"({sum(i.size for i in got)} bytes), upstream lists {item.image_count} "
+            f"({item.file_size} bytes)")
+    await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
+    return got
+
+
+def _store_single(tmp: Path, files: Path, item: Any, sop: str, md5: str) -> Any:
+    return transfer.store_single_instance(
+        tmp, files, expected_series_uid=item.series_uid, expected_study_uid=item.study_uid,
+        expected_sop_uid=sop, md5=md5)
+
+
+def _link_all(final: Path, files: Path, keep: list[Any]) -> None:
+    for inst in keep:
+        transfer.link_or_copy(final / inst.filename, files / inst.filename)
+
+
+def _records(root: Path, final: Path, instances: Any) -> list[InstanceRecord]:
+    rel = final.relative_to(root)
+    return [InstanceRecord(sop_uid=i.sop_uid, path=str(rel / layout.instance_name(i.sop_uid)),
+                           size=i.size, md5=i.md5) for i in instances]
+
+
+def _progress(pool: Any, item: Any) -> Any:
+    if pool.progress is None:
+        return None
+    return pool.progress.callback(item)

@@ -1,0 +1,200 @@
+"""Composition root: wires config, client, catalog, scheduler and workers into sync and verify.
+
+The daemon and the download-only worker live in :mod:`mirror.daemon`; both reuse
+:func:`open_components` from here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from mirror import logs, scheduler, transfer
+from mirror.catalog import Catalog
+from mirror.config import Settings
+from mirror.domain import SeriesState
+from mirror.errors import StorageError
+from mirror.planner import Plan
+from mirror.progress import make_reporter
+from mirror.tcia import TciaClient
+from mirror.workers import Pool
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    dry_run: bool = False
+    reconcile: bool = False
+    as_json: bool = False
+
+
+@asynccontextmanager
+async def open_components(settings: Settings, *, upgrade: bool = True) -> AsyncIterator[
+        tuple[Any, Any]]:
+    """The catalog (migrated) and one API client, closed on exit."""
+    catalog = await Catalog.open(settings.catalog.url, upgrade=upgrade)
+    try:
+        async with TciaClient(settings.source) as client:
+            yield client, catalog
+    finally:
+        await catalog.close()
+
+
+async def prepare_archive(settings: Settings, catalog: Any, *,
+                          shared: bool = False) -> int:
+    """Crash recovery at start: clear stale staging, put expired leases back in the queue.
+
+    A one-shot sync owns the archive and clears all staging; a daemon or worker may
+    share it with other processes, so it only clears staging older than two leases.
+    """
+    root = Path(settings.archive.root)
+    older_than = 2 * settings.sync.lease if shared else None
+    try:
+        await anyio.to_thread.run_sync(lambda: (
+            root.mkdir(parents=True, exist_ok=True),
+            transfer.clear_staging(root, older_than=older_than)))
+    except OSError as exc:
+        raise StorageError(f"archive root {root} is not usable: {exc.strerror}") from exc
+    return await catalog.reap_expired()
+
+
+async def run_sync(settings: Settings, options: SyncOptions) -> int:
+    """One-shot catch-up; returns the exit code (0 in sync, 1 some series failed)."""
+    logs.configure(json=None if not options.as_json else True)
+    log = logs.get()
+    collections = list(settings.sync.collections)
+    started = datetime.now(UTC)
+    async with open_components(settings) as (client, catalog):
+        if options.dry_run:
+            return await _dry_run(client, catalog, settings, collections, options)
+        await prepare_archive(settings, catalog)
+        await catalog.ensure_collections(collections)
+        run_id = await catalog.start_run(kind="sync", collections=collections)
+        await catalog.requeue(await _failed_in(catalog, collections), reason="new sync run")
+        plans = await _discover_all(client, catalog, settings, collections, options, log)
+        reporter = make_reporter(settings, plans, json_summary=options.as_json)
+        pool = Pool(client=client, catalog=catalog, settings=settings, collections=collections,
+                    on_outcome=reporter.outcome, progress=reporter)
+        with reporter:
+            stats = await pool.run(until_idle=True)
+        failed = await _failed_in(catalog, collections)
+        outcome = "failed" if failed else "ok"
+        counts = {"done": stats.done, "failed": len(failed), "retried": stats.retried,
+                  "bytes": stats.bytes}
+        await catalog.finish_run(run_id, outcome=outcome, counts=counts)
+    summary = {"outcome": outcome, "collections": collections, **counts,
+               "seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
+               "plan": {c: p.summary() for c, p in plans.items()},
+               "failed_series": failed[:1000]}
+    if options.as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        log.info("sync finished", **{k: v for k, v in summary.items() if k != "plan"})
+    return 1 if failed else 0
+
+
+async def _discover_all(client: Any, catalog: Any, settings: Settings, collections: list[str],
+                        options: SyncOptions, log: Any) -> dict[str, Plan]:
+    plans: dict[str, Plan] = {}
+    for name in collections:
+        found = await scheduler.discover(client, catalog, name, settings=settings,
+                                         now=datetime.now(UTC), force_full=options.reconcile,
+                                         dry_run=options.dry_run)
+        plans[name] = found.plan
+        log.info("discovered", collection=name, mode=found.mode, **found.plan.summary())
+    return plans
+
+
+async def _dry_run(client: Any, catalog: Any, settings: Settings, collections: list[str],
+                   options: SyncOptions) -> int:
+    log = logs.get()
+    plans = await _discover_all(client, catalog, settings, collections, options, log)
+    report = {c: p.summary() for c, p in plans.items()}
+    if options.as_json:
+        print(json.dumps({"dry_run": True, "plan": report}, indent=2))
+    else:
+        for name, plan in report.items():
+            print(f"{name}: add {plan['add']}, re-fetch {plan['refetch']}, repair "
+                  f"{plan['repair']}, retire {plan['retire']}, unchanged {plan['unchanged']}, "
+                  f"{_human(plan['bytes'])} to fetch"
+                  + (f", {plan['retire_held_back']} retirements held back (above "
+                     f"max_delete_fraction)" if plan["retire_held_back"] else ""))
+    return 0
+
+
+async def _failed_in(catalog: Any, collections: list[str]) -> list[str]:
+    return [row.series_uid async for row in catalog.iter_series(
+        states=[SeriesState.FAILED], collections=collections)]
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
+        size /= 1000
+    return f"{n} B"
+
+
+async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:
+    """Check every committed series on disk; with *repair*, re-queue the damaged ones."""
+    root = Path(settings.archive.root)
+    catalog = await Catalog.open(settings.catalog.url, upgrade=True)
+    damaged: dict[str, list[dict[str, Any]]] = {}
+    checked = 0
+    try:
+        async for row in catalog.iter_series(states=[SeriesState.DONE],
+                                             collections=list(settings.sync.collections)):
+            checked += 1
+            problems = await _check_series(catalog, root, row)
+            if problems:
+                damaged[row.series_uid] = [
+                    {"kind": p.kind, "sop_uid": p.sop_uid, "path": str(p.path),
+                     "detail": p.detail} for p in problems]
+        if repair and damaged:
+            await catalog.requeue(list(damaged), reason="verify found damage", repair=True)
+    finally:
+        await catalog.close()
+    _print_verify(checked, damaged, repair, as_json)
+    return 1 if damaged and not repair else 0
+
+
+async def _check_series(catalog: Any, root: Path, row: Any) -> list[Any]:
+    from mirror import verify
+
+    if not row.local_path:
+        return [verify.Problem("missing", None, root, "catalog has no local path")]
+    instances = await catalog.instances(row.series_uid)
+    return await anyio.to_thread.run_sync(lambda: verify.check_series_on_disk(
+        root / row.local_path, instances, series_uid=row.series_uid, study_uid=row.study_uid))
+
+
+def _print_verify(checked: int, damaged: dict[str, list[dict[str, Any]]], repair: bool,
+                  as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"checked": checked, "damaged": damaged, "requeued": repair}, indent=2))
+        return
+    for uid, problems in damaged.items():
+        for p in problems:
+            print(f"{uid}: {p['kind']} {p['path']} {p['detail']}")
+    verdict = "re-queued for repair" if repair and damaged else "found"
+    print(f"checked {checked} series; {len(damaged)} damaged {verdict}")
+
+
+async def run_daemon(settings: Settings, with_workers: bool) -> int:
+    from mirror import daemon
+
+    return await daemon.run(settings, with_workers=with_workers)
+
+
+async def run_worker(settings: Settings) -> int:
+    from mirror import daemon
+
+    return await daemon.run_worker_only(settings)
+

@@ -1,0 +1,160 @@
+"""Claim -> fetch -> verify -> commit loops, all in one anyio task group.
+
+Each series is fetched into ``<root>/.staging/`` and only renamed into place after
+every check passed; the catalog commit follows the rename, and a crash between the two
+is healed by adoption (the next attempt finds the complete files and fetches nothing).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+
+from mirror import fetch
+from mirror.config import Settings
+from mirror.errors import MirrorError
+from mirror.retry import backoff_delay
+
+#: Series-level retries (the second tier; requests were already retried in place).
+SERIES_BACKOFF_BASE = 2.0
+SERIES_BACKOFF_CAP = 300.0
+IDLE_RECHECK = 2.0
+
+
+def new_owner() -> str:
+    """A lease owner id unique across hosts and restarts."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Outcome:
+    series_uid: str
+    collection: str
+    status: str  # "done" | "retry" | "failed" | "released" | "lost"
+    mode: str = ""  # "full" | "repair" | "adopt"
+    bytes: int = 0
+    instances: int = 0
+    seconds: float = 0.0
+    attempt: int = 0
+    error: str = ""
+
+
+@dataclass
+class PoolStats:
+    done: int = 0
+    failed: int = 0
+    retried: int = 0
+    bytes: int = 0
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if outcome.status == "done":
+            self.done += 1
+            self.bytes += outcome.bytes
+        elif outcome.status == "failed":
+            self.failed += 1
+        elif outcome.status == "retry":
+            self.retried += 1
+
+
+def retry_time(attempts: int, *, now: datetime, error: MirrorError,
+               rng: random.Random | None = None) -> datetime:
+    """When a transiently failed series is due again (full jitter, Retry-After honoured)."""
+    delay = backoff_delay(max(attempts, 1), base=SERIES_BACKOFF_BASE, cap=SERIES_BACKOFF_CAP,
+                          rng=rng)
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after:
+        delay = max(delay, float(retry_after))
+    return now + timedelta(seconds=delay)
+
+
+class Pool:
+    """``workers`` concurrent series downloads drawing from the catalog queue."""
+
+    def __init__(self, *, client: Any, catalog: Any, settings: Settings,
+                 collections: Sequence[str] | None, owner: str | None = None,
+                 on_outcome: Callable[[Outcome], None] | None = None,
+                 progress: Any = None) -> None:
+        self.client = client
+        self.catalog = catalog
+        self.settings = settings
+        self.collections = list(collections) if collections else None
+        self.owner = owner or new_owner()
+        self.on_outcome = on_outcome
+        self.progress = progress
+        self.stats = PoolStats()
+        self.in_flight: dict[str, Any] = {}
+        self._stopping = anyio.Event()
+        self._changed = anyio.Event()
+
+    def stop(self) -> None:
+        """Stop claiming; in-flight series go on until they finish or are cancelled."""
+        self._stopping.set()
+        self._changed.set()
+
+    def wake(self) -> None:
+        """New work may be queued (a poll finished): idle workers claim now."""
+        self._changed.set()
+
+    async def run(self, *, until_idle: bool) -> PoolStats:
+        """Run the workers; with *until_idle*, return once nothing is left to do."""
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._heartbeat_loop)
+            async with anyio.create_task_group() as workers:
+                for _ in range(self.settings.sync.workers):
+                    workers.start_soon(self._worker_loop, until_idle)
+            tg.cancel_scope.cancel()
+        return self.stats
+
+    async def _worker_loop(self, until_idle: bool) -> None:
+        lease = self.settings.sync.lease
+        while not self._stopping.is_set():
+            claimed = await self.catalog.claim(self.owner, 1, lease_seconds=lease,
+                                               collections=self.collections)
+            if claimed:
+                await self._process(claimed[0])
+                continue
+            if until_idle and await self.catalog.pending(self.collections) == 0:
+                self._changed.set()  # wake siblings so they notice too
+                return
+            await self._wait_for_work()
+
+    async def _wait_for_work(self) -> None:
+        """Sleep until a sibling finishes something or the next retry is due."""
+        due = await self.catalog.next_due(self.collections)
+        wait = IDLE_RECHECK
+        if due is not None:
+            wait = min(wait, max((due - datetime.now(UTC)).total_seconds(), 0.05))
+        changed = self._changed
+        with anyio.move_on_after(wait):
+            await changed.wait()
+        if changed.is_set() and not self._stopping.is_set():
+            self._changed = anyio.Event()
+
+    async def _process(self, item: Any) -> None:
+        self.in_flight[item.series_uid] = item
+        try:
+            outcome = await fetch.process_series(self, item)
+        finally:
+            self.in_flight.pop(item.series_uid, None)
+        self.stats.add(outcome)
+        if self.on_outcome:
+            self.on_outcome(outcome)
+        self._changed.set()
+
+    async def _heartbeat_loop(self) -> None:
+        lease = self.settings.sync.lease
+        while True:
+            await anyio.sleep(max(lease / 3, 0.5))
+            if self.in_flight:
+                await self.catalog.heartbeat(self.owner, list(self.in_flight),
+                                             lease_seconds=lease)

@@ -1,0 +1,111 @@
+"""Helpers for end-to-end tests: write a config, run the CLI, compare the archive with the truth."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Mirror:
+    """One mirror installation: a config file, an archive root and a catalog."""
+
+    config: Path
+    root: Path
+    catalog_url: str
+
+    def run(self, *args: str, check: bool = False,
+            timeout: float = 90) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mirror", *args, "--config", str(self.config)],
+            capture_output=True, text=True, timeout=timeout, cwd=self.config.parent,
+            env=clean_env())
+        if check and proc.returncode != 0:
+            raise AssertionError(f"tcia-mirror {' '.join(args)} exited {proc.returncode}\n"
+                                 f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-4000:]}")
+        return proc
+
+    def sync(self, *args: str, check: bool = True) -> dict[str, Any]:
+        proc = self.run("sync", "--json", *args, check=check)
+        return json.loads(proc.stdout) if proc.stdout.strip() else {"exit": proc.returncode}
+
+    def popen(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mirror", *args, "--config", str(self.config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=self.config.parent,
+            env=clean_env())
+
+
+def clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TCIA_MIRROR_")}
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def write_mirror(tmp: Path, *, base_url: str, api: str, collections: list[str],
+                 catalog_url: str, extra: str = "", workers: int = 4,
+                 verify: str = "md5") -> Mirror:
+    root = tmp / "archive"
+    config = tmp / "tcia-mirror.toml"
+    config.write_text(f"""
+[source]
+api = "{api}"
+base_url = "{base_url}"
+retries = 2
+connect_timeout = "5s"
+read_timeout = "10s"
+
+[archive]
+root = "{root}"
+
+[catalog]
+url = "{catalog_url}"
+
+[sync]
+collections = {json.dumps(collections)}
+workers = {workers}
+verify = "{verify}"
+max_attempts = 3
+lease = "30s"
+{extra}
+""")
+    return Mirror(config, root, catalog_url)
+
+
+def archive_files(root: Path) -> dict[str, tuple[int, str]]:
+    """Relative path -> (size, md5) of every file under root, staging excluded."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if path.is_file() and rel.parts[0] != ".staging":
+            data = path.read_bytes()
+            out[str(rel)] = (len(data), hashlib.md5(data).hexdigest())
+    return out
+
+
+def expected_files(truth: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """The archive the ground truth calls for, in the uid layout."""
+    out = {}
+    for s in truth.values():
+        for sop, inst in s.instances.items():
+            rel = f"{s.collection}/{s.patient_id}/{s.study_uid}/{s.series_uid}/{sop}.dcm"
+            out[rel] = (inst.size, inst.md5)
+    return out
+
+
+def assert_archive_matches(root: Path, truth: dict[str, Any], *, allow_extra: bool = False) -> None:
+    got, want = archive_files(root), expected_files(truth)
+    missing = sorted(set(want) - set(got))
+    wrong = sorted(p for p in set(want) & set(got) if got[p] != want[p])
+    extra = sorted(set(got) - set(want))
+    assert not missing and not wrong and (allow_extra or not extra), (
+        f"missing {len(missing)} {missing[:3]}, wrong {len(wrong)} {wrong[:3]}, "
+        f"extra {len(extra)} {extra[:3]}")
