@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -91,8 +92,8 @@ def host_ca_bundle() -> str | None:
         if os.environ.get(name) and Path(os.environ[name]).is_file():
             return os.environ[name]
     with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(["python3", "-m", "pip", "config", "list"], capture_output=True,
-                             text=True, timeout=30).stdout
+        out = subprocess.run([sys.executable, "-m", "pip", "config", "list"],
+                             capture_output=True, text=True, timeout=30).stdout
         for match in re.finditer(r"^\S*\.cert='([^']+)'$", out, re.MULTILINE):
             if Path(match.group(1)).is_file():
                 return match.group(1)
