@@ -61,6 +61,10 @@ def _source_env(sim: Any, collection: str, **extra: str) -> list[str]:
     return [arg for key, value in env.items() for arg in ("-e", f"{key}={value}")]
 
 
+def _container_name() -> str:
+    return f"tcia-mirror-test-{uuid.uuid4().hex[:12]}"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -92,10 +96,13 @@ def test_image_metadata_user_and_version(image: pm.Built) -> None:
 def test_sync_in_container_writes_the_ground_truth(image: pm.Built, sim: Any,
                                                    tmp_path: Path) -> None:
     archive, catalog = _data_dirs(tmp_path)
-    collection = sim.collections()[0]
-    proc = pm.podman("run", "--rm", *pm.RUN_FLAGS, *_mounts(archive, catalog),
-                     *_source_env(sim, collection), image.image_id, "sync",
-                     timeout=300, check=False)
+    collection, name = sim.collections()[0], _container_name()
+    try:
+        proc = pm.podman("run", "--rm", "--name", name, *pm.RUN_FLAGS,
+                         *_mounts(archive, catalog), *_source_env(sim, collection),
+                         image.image_id, "sync", timeout=300, check=False)
+    finally:  # a timed-out client leaves the container running
+        pm.podman("rm", "-f", "-v", "--ignore", name, check=False)
     assert proc.returncode == 0, f"sync exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
 
     truth = sim.ground_truth(collection)
@@ -142,7 +149,7 @@ def _logs(name: str) -> str:
 def test_daemon_in_container_is_healthy_and_stops_on_sigterm(image: pm.Built, sim: Any,
                                                              tmp_path: Path) -> None:
     archive, catalog = _data_dirs(tmp_path)
-    port, name = _free_port(), f"tcia-mirror-test-{uuid.uuid4().hex[:12]}"
+    port, name = _free_port(), _container_name()
     env = _source_env(sim, sim.collections()[0],
                       TCIA_MIRROR_DAEMON_LISTEN=f"127.0.0.1:{port}")
     try:
