@@ -66,8 +66,11 @@ VOLUME ["/data/archive", "/data/catalog"]
 EXPOSE 9188
 
 # python3, not curl: slim images have no curl. A wildcard listen address is probed on
-# loopback; any error or a non-200 answer (503 = unhealthy) is a failed check.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
+# loopback; any error or a non-200 answer (503 = unhealthy) is a failed check. /healthz
+# is 503 until the first poll of every collection succeeds, and a first full listing of
+# a large collection (NLST) takes minutes: hence the long start period (a success
+# inside it still marks the container healthy at once).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=5m --retries=3 \
   CMD ["python3", "-c", "import os, sys, urllib.request as r\nhost, _, port = os.environ.get('TCIA_MIRROR_DAEMON_LISTEN', '127.0.0.1:9188').rpartition(':')\nhost = host.strip('[]')\nhost = {'': '127.0.0.1', '0.0.0.0': '127.0.0.1', '::': '::1', '*': '127.0.0.1'}.get(host, host)\nhost = f'[{host}]' if ':' in host else host\ntry:\n    ok = r.urlopen(f'http://{host}:{port}/healthz', timeout=4).status == 200\nexcept Exception as exc:\n    sys.exit(f'unhealthy: {exc}')\nsys.exit(0 if ok else 1)\n"]
 
 # SIGTERM starts the daemon's graceful drain ([daemon] shutdown_timeout, default 8 s,
