@@ -94,7 +94,8 @@ class QueueOps(Store):
             row = await self._leased(conn, series_uid, owner)
             await conn.execute(delete(INST).where(INST.c.series_ref == row.id))
             for chunk in chunked(list(instances)):
-                await conn.execute(INST.insert(), [
+                # RETURNING: sent as multi-row VALUES pages rather than row by row
+                await conn.execute(INST.insert().returning(INST.c.id), [
                     {"series_ref": row.id, "sop_uid": i.sop_uid, "path": i.path,
                      "size": i.size, "md5": i.md5} for i in chunk])
             values: dict[str, Any] = {
