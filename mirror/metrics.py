@@ -22,6 +22,8 @@ from mirror.errors import ConfigError, MirrorError
 
 REFRESH_SECONDS = 5.0
 
+disable_created_metrics()  # *_created gauges only add noise to every counter
+
 
 class Metrics:
     """One registry per process; gauges refreshed from the catalog, counters from events."""

@@ -152,9 +152,12 @@ class Pool:
         self._changed.set()
 
     async def _heartbeat_loop(self) -> None:
+        """Renew our leases, and put back in the queue those of workers that died."""
         lease = self.settings.sync.lease
         while True:
             await anyio.sleep(max(lease / 3, 0.5))
             if self.in_flight:
                 await self.catalog.heartbeat(self.owner, list(self.in_flight),
                                              lease_seconds=lease)
+            if await self.catalog.reap_expired():
+                self._changed.set()
