@@ -14,6 +14,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    disable_created_metrics,
     generate_latest,
 )
 
