@@ -70,9 +70,9 @@ def status_error(label: str, status: int, body: bytes, headers: Mapping[str, str
     text = snippet(body)
     message = f"{label}: HTTP {status}" + (f": {text}" if text else "")
     if status == 401:
-        return Unauthorized(message, used=used)
+        return Unauthorized(f"{message} (credentials refused or missing)", used=used)
     if status == 403:
-        return AuthError(message)
+        return AuthError(f"{message} (access forbidden)")
     if status in (408, 425, 429) or status >= 500:
         retry_after = retry_after_seconds(headers.get("Retry-After", ""), datetime.now(UTC))
         return TransientApiError(message, retry_after=retry_after, endpoint=label,
