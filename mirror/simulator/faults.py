@@ -9,7 +9,8 @@ kind's main parameter (status: status, retry_after: seconds, reset: after_bytes,
 truncate: after_bytes (an integer) or fraction (with a dot), corrupt: bytes,
 slow: bytes_per_second, latency: seconds, hostile: entry). Extra keys: count=N (next N
 matching requests), rate=P (probability per request), and kind parameters such as body=,
-status= (retry_after: 429 or 503), size= (bomb size), raw=1 (truncate: cut mid-entry).
+status= (retry_after: 429 or 503), size= (bomb size), raw=1 (truncate: cut mid-entry),
+series=UID (only requests for that SeriesInstanceUID).
 Examples: ``getImage:status=500:count=3``, ``nbia-v4/getImage:retry_after=2:status=503``,
 ``*:latency=0.5:rate=0.1``, ``getImage:hostile=dotdot``.
 """
@@ -43,9 +44,11 @@ class Fault:
     params: dict[str, Any]
     rng: random.Random = field(repr=False)
 
-    def matches(self, dialect: str, endpoint: str) -> bool:
+    def matches(self, dialect: str, endpoint: str, series_uid: str | None = None) -> bool:
+        wanted = self.params.get("series")  # series=UID: only requests for that series
         return (self.endpoint in ("*", endpoint)
-                and self.dialect in (None, dialect))
+                and self.dialect in (None, dialect)
+                and (wanted is None or str(wanted) == series_uid))
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.id, "endpoint": self.endpoint, "kind": self.kind,
@@ -121,12 +124,15 @@ class FaultRegistry:
         with self._lock:
             return [f.describe() for f in self._faults]
 
-    def take(self, dialect: str, endpoint: str) -> list[Fault]:
-        """The faults that fire for this request (counts are consumed here)."""
+    def take(self, dialect: str, endpoint: str, series_uid: str | None = None) -> list[Fault]:
+        """The faults that fire for this request (counts are consumed here).
+
+        *series_uid* is the request's SeriesInstanceUID, for faults limited by ``series=``.
+        """
         fired = []
         with self._lock:
             for f in self._faults:
-                if not f.matches(dialect, endpoint):
+                if not f.matches(dialect, endpoint, series_uid):
                     continue
                 if f.rate is not None and f.rng.random() >= f.rate:
                     continue

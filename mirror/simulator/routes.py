@@ -112,8 +112,9 @@ async def _answer(sim: Simulator, dialect: str, request: web.Request,
 def dialect_handler(sim: Simulator, dialect: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        sim.stats.request(f"{dialect}:{name}")
-        faults = sim.take_faults(dialect, name)
+        series_uid = request.query.get("SeriesInstanceUID")
+        sim.stats.request(f"{dialect}:{name}", series_uid)
+        faults = sim.take_faults(dialect, name, series_uid)
         for f in faults:
             if f.kind == "latency":
                 await asyncio.sleep(float(f.params.get("seconds", 1)))

@@ -50,8 +50,16 @@ class SeriesTruth:
     instances: dict[str, InstanceTruth]
 
 
+#: Endpoints whose requests download image data; counted per series in ``Stats.series``.
+IMAGE_ENDPOINTS = frozenset({"getImage", "getImageWithMD5Hash", "getSingleImage"})
+
+
 class Stats:
-    """Request counts per ``<dialect>:<Endpoint>``, statuses and body bytes served."""
+    """Request counts per ``<dialect>:<Endpoint>``, statuses and body bytes served.
+
+    ``series`` counts image downloads (getImage, getImageWithMD5Hash, getSingleImage) per
+    SeriesInstanceUID, so tests can tell which series were fetched again.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -61,11 +69,14 @@ class Stats:
         with self._lock:
             self.requests: Counter[str] = Counter()
             self.statuses: Counter[str] = Counter()
+            self.series: Counter[str] = Counter()
             self.bytes = 0
 
-    def request(self, key: str) -> None:
+    def request(self, key: str, series_uid: str | None = None) -> None:
         with self._lock:
             self.requests[key] += 1
+            if series_uid is not None and key.rpartition(":")[2] in IMAGE_ENDPOINTS:
+                self.series[series_uid] += 1
 
     def status(self, code: int) -> None:
         with self._lock:
@@ -78,7 +89,8 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {"requests": dict(self.requests), "requests_total": sum(self.requests.values()),
-                    "bytes": self.bytes, "statuses": dict(self.statuses)}
+                    "bytes": self.bytes, "statuses": dict(self.statuses),
+                    "series": dict(self.series)}
 
 
 class Simulator:
@@ -119,8 +131,9 @@ class Simulator:
     def add_fault(self, endpoint: str, kind: str, **kwargs: Any) -> str:
         return self.faults.add(endpoint, kind, **kwargs)
 
-    def take_faults(self, dialect: str, endpoint: str) -> list[Fault]:
-        return self.faults.take(dialect, endpoint)
+    def take_faults(self, dialect: str, endpoint: str,
+                    series_uid: str | None = None) -> list[Fault]:
+        return self.faults.take(dialect, endpoint, series_uid)
 
     def snapshot(self) -> Catalog:
         return self.catalog
