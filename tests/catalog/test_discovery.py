@@ -40,6 +40,11 @@ async def test_snapshot_is_per_collection_and_can_be_narrowed(catalog: Catalog) 
     await catalog.upsert_series([remote(i) for i in range(5)]
                                 + [remote(i, collection="COLL-B") for i in range(5, 8)])
     assert len(await catalog.series_snapshot("COLL-B")) == 3
+    paged = [r.series_uid async for r in catalog.iter_series(
+        states=[SeriesState.QUEUED], collections=["COLL-B"], batch=2)]
+    assert paged == [remote(i, collection="COLL-B").series_uid for i in range(5, 8)]
+    assert await catalog.next_due(["NO-SUCH"]) is None
+    assert await catalog.next_due(["COLL-B"]) is not None
     assert await catalog.series_snapshot("NO-SUCH") == {}
     some = await catalog.series_snapshot("COLL-A", [remote(1).series_uid, "9.9.9"])
     assert list(some) == [remote(1).series_uid]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from mirror.catalog import Catalog, NotInitialised, migrate, models
 from mirror.catalog import engine as catalog_engine
-from mirror.errors import ConfigError
+from mirror.errors import CatalogError, ConfigError
 
 TABLES = {"collections", "patients", "studies", "series", "instances", "sync_runs"}
 
@@ -79,3 +80,26 @@ async def test_upgrade_creates_the_sqlite_folder_and_sets_pragmas(tmp_path: Path
 async def test_bad_urls_are_config_errors() -> None:
     with pytest.raises(ConfigError, match=r"catalog\.url"):
         await Catalog.open("mysql://localhost/x")
+
+
+async def test_open_without_upgrade_refuses_an_old_schema(catalog_url: str) -> None:
+    await migrate.upgrade(catalog_url)
+    engine = catalog_engine.create_engine(catalog_url)
+    try:
+        async with engine.begin() as conn:  # pretend an older program made this catalog
+            await conn.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    finally:
+        await engine.dispose()
+    with pytest.raises(CatalogError, match="revision 0000") as caught:
+        await Catalog.open(catalog_url, upgrade=False)
+    assert not isinstance(caught.value, NotInitialised)
+
+
+async def test_driver_errors_become_catalog_errors_without_the_password() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with pytest.raises(CatalogError) as caught:
+        await Catalog.open(f"postgresql+asyncpg://mirror:s3cret@127.0.0.1:{port}/catalog")
+    assert "s3cret" not in str(caught.value) and "***" in str(caught.value)
+    assert caught.value.__cause__ is not None
