@@ -70,8 +70,8 @@ class ReportOps(Store):
         for name, mark, poll, ok, reconcile, state, n, size, count in rows:
             entry = out.setdefault(name, _empty_status(name, mark, poll, ok, reconcile))
             if state is not None:
-                entry[SeriesState(state).value] += n
-                entry["series_total"] += 0 if state == SeriesState.RETIRED else n
+                entry[state.value] += n
+                entry["series_total"] += 0 if state is SeriesState.RETIRED else n
                 entry["bytes_on_disk"] += int(size or 0)
                 entry["instances"] += int(count or 0)
         return list(out.values())

@@ -33,8 +33,9 @@ from mirror.catalog import models
 from mirror.domain import Event, sources_of, transition
 
 T = TypeVar("T")
-#: Rows per statement in bulk writes and IN lists: well under both databases'
-#: bound-parameter limits, large enough that round trips do not dominate.
+#: Rows per step of bulk work (upsert chunk, uid list): bounds memory and statement
+#: size while keeping round trips rare. SQLAlchemy pages multi-row VALUES below each
+#: database's bound-parameter limit by itself.
 CHUNK = 2000
 
 series = models.series
