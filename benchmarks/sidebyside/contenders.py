@@ -1,0 +1,83 @@
+"""The three contenders as commands for a fresh child process, and the check of what they left.
+
+Every contender starts from the collection name only (one listing, then the downloads),
+writes into an empty run directory, and is checked afterwards: a run whose files do not
+add up to the dataset is an error, not a fast result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from sidebyside.datasets import API, Totals, fresh_dir, output_totals
+from sidebyside.measure import ContenderFailed, Sample, run_measured
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+MIRROR, UTILS, FLOOR = "tcia-mirror", "tcia-utils", "raw floor"
+
+
+def child_env() -> dict[str, str]:
+    """The environment without TCIA_MIRROR_* overrides (they would change the contender)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TCIA_MIRROR_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def write_config(run_dir: Path, base_url: str, collections: list[str], *,
+                 catalog: Path | None = None, extra: str = "") -> Path:
+    """A tcia-mirror config with the defaults except source, archive, catalog, collections."""
+    config = run_dir / "tcia-mirror.toml"
+    catalog = catalog or run_dir / "catalog.db"
+    config.write_text(f"""[source]
+api = "{API}"
+base_url = "{base_url}"
+
+[archive]
+root = "{run_dir / 'archive'}"
+
+[catalog]
+url = "sqlite+aiosqlite:///{catalog}"
+
+[sync]
+collections = {json.dumps(collections)}
+verify = "md5"
+{extra}""")
+    return config
+
+
+def mirror_sync(config: Path, log: Path) -> Sample:
+    """``tcia-mirror sync --json``: the JSON summary lands in ``sample.extra["summary"]``."""
+    cmd = [sys.executable, "-m", "mirror", "sync", "--json", "--config", str(config)]
+    sample = run_measured(cmd, log=log, cwd=config.parent, env=child_env())
+    try:
+        sample.extra["summary"] = json.loads(sample.stdout)
+    except ValueError as exc:
+        raise ContenderFailed(f"tcia-mirror sync printed no JSON summary; see {log}") from exc
+    return sample
+
+
+def run_contender(name: str, run_dir: Path, base_url: str, collection: str) -> Sample:
+    """Run contender *name* once into a fresh *run_dir*; its output stays for checking."""
+    fresh_dir(run_dir)
+    log = run_dir / "log.txt"
+    if name == MIRROR:
+        return mirror_sync(write_config(run_dir, base_url, [collection]), log)
+    script = {UTILS: "tcia_utils_run.py", FLOOR: "raw_floor.py"}[name]
+    cmd = [sys.executable, str(HERE / script), base_url, collection, str(run_dir / "out")]
+    return run_measured(cmd, log=log, cwd=run_dir, env=child_env())
+
+
+def output_root(name: str, run_dir: Path) -> Path:
+    return run_dir / ("archive" if name == MIRROR else "out")
+
+
+def check_output(name: str, run_dir: Path, want: Totals) -> None:
+    got = output_totals(output_root(name, run_dir))
+    if got != want:
+        raise ContenderFailed(f"{name} left {got} in {run_dir}, the dataset is {want}")
+
+

@@ -1,0 +1,131 @@
+"""Medians, ratios and the targets of issue 6, printed as Markdown tables.
+
+MB is 10^6 bytes everywhere (throughput and RSS). Ratios use medians from the same run
+of the harness, so they compare contenders under the same machine load.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sidebyside.contenders import FLOOR, MIRROR, UTILS
+from sidebyside.measure import Sample, median, spread
+from sidebyside.suites import Outcome
+
+MB = 1_000_000
+Check = tuple[str, float, float, bool]  # label, value, target, met
+
+
+def _med(samples: list[Sample], get: Callable[[Sample], float]) -> float:
+    return median([get(s) for s in samples])
+
+
+def _secs(outcome: Outcome, name: str) -> float:
+    return _med(outcome.samples[name], lambda s: s.seconds)
+
+
+def _ratio_cells(outcome: Outcome, name: str) -> list[str]:
+    mine, cells = _secs(outcome, name), []
+    for other, how in ((UTILS, "faster"), (FLOOR, "of floor")):
+        if other not in outcome.samples or name == other:
+            cells.append("-")
+        elif how == "faster":
+            cells.append(f"{_secs(outcome, other) / mine:.2f}x")
+        else:
+            cells.append(f"{mine / _secs(outcome, other):.2f}x")
+    return cells
+
+
+def table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def throughput_table(outcome: Outcome) -> str:
+    """B1 and B3: wall time, MB/s, series/s, peak RSS and both ratios per contender."""
+    head = ["contender", "wall s (median)", "spread", "MB/s", "series/s", "peak RSS MB",
+            "requests", "tcia-utils time / this", "this / floor time"]
+    rows = []
+    for name, samples in outcome.samples.items():
+        secs = _secs(outcome, name)
+        rows.append([name, f"{secs:.2f}", f"{spread([s.seconds for s in samples]):.0%}",
+                     f"{outcome.totals.bytes / MB / secs:.1f}",
+                     f"{outcome.totals.series / secs:.1f}",
+                     f"{_med(samples, lambda s: s.peak_rss) / MB:.0f}",
+                     f"{_med(samples, lambda s: s.extra['requests']):.0f}",
+                     *_ratio_cells(outcome, name)])
+    return table(head, rows)
+
+
+def memory_table(outcome: Outcome) -> str:
+    head = ["contender", "peak RSS MB (median)", "peak RSS MB (max)", "wall s (median)",
+            "MB/s"]
+    rows = []
+    for name, samples in outcome.samples.items():
+        secs = _secs(outcome, name)
+        rows.append([name, f"{_med(samples, lambda s: s.peak_rss) / MB:.0f}",
+                     f"{max(s.peak_rss for s in samples) / MB:.0f}", f"{secs:.2f}",
+                     f"{outcome.totals.bytes / MB / secs:.1f}"])
+    return table(head, rows)
+
+
+def noop_table(outcome: Outcome) -> str:
+    samples = outcome.samples[MIRROR]
+    reqs = _med(samples, lambda s: s.extra["requests"])
+    endpoints = sorted(samples[-1].extra["by_endpoint"].items())
+    return table(
+        ["contender", "series in sync", "wall s (median)", "spread", "requests",
+         "per collection", "requests by endpoint (last run)"],
+        [[MIRROR, f"{outcome.totals.series:,}", f"{_secs(outcome, MIRROR):.2f}",
+          f"{spread([s.seconds for s in samples]):.0%}", f"{reqs:.0f}",
+          f"{reqs / outcome.collections:.1f}",
+          ", ".join(f"{k} {v}" for k, v in endpoints)]])
+
+
+def checks(results: dict[str, Outcome]) -> list[Check]:
+    """(label, measured, target, met) for every target of the benchmarks that ran."""
+    out: list[Check] = []
+    for key in ("b1", "b3"):
+        if key in results:
+            o = results[key]
+            speed = _secs(o, UTILS) / _secs(o, MIRROR)
+            floor = _secs(o, MIRROR) / _secs(o, FLOOR)
+            out.append((f"{key.upper()} tcia-utils time / tcia-mirror time", speed, 1.5,
+                        speed >= 1.5))
+            out.append((f"{key.upper()} tcia-mirror time / raw floor time", floor, 1.25,
+                        floor <= 1.25))
+    if "b2" in results:
+        rss = _med(results["b2"].samples[MIRROR], lambda s: s.peak_rss) / MB
+        out.append(("B2 tcia-mirror peak RSS, MB", rss, 150.0, rss <= 150))
+    if "b4" in results:
+        o = results["b4"]
+        secs = _secs(o, MIRROR)
+        per = _med(o.samples[MIRROR], lambda s: s.extra["requests"]) / o.collections
+        out.append(("B4 no-op resync wall time, s", secs, 10.0, secs <= 10))
+        out.append(("B4 requests per collection", per, 3.0, per <= 3))
+    return out
+
+
+def verdicts(results: dict[str, Outcome]) -> str:
+    lines = []
+    for label, value, target, met in checks(results):
+        at_least = "tcia-utils time" in label
+        sign = ">=" if at_least else "<="
+        miss = "" if met else (f", missed by {abs(value - target) / target:.0%}")
+        lines.append(f"- {label}: {value:.2f} (target {sign} {target:g}): "
+                     f"{'MET' if met else 'MISSED'}{miss}")
+    return "\n".join(lines)
+
+
+def render(results: dict[str, Outcome]) -> str:
+    titles = {"b1": "B1 throughput", "b2": "B2 memory", "b3": "B3 small series",
+              "b4": "B4 no-op resync"}
+    kinds = {"b1": throughput_table, "b2": memory_table, "b3": throughput_table,
+             "b4": noop_table}
+    parts = []
+    for key, outcome in results.items():
+        runs = len(next(iter(outcome.samples.values())))
+        parts.append(f"### {titles[key]}: {outcome.about}, {runs} run(s) each, "
+                     f"{outcome.totals.bytes / MB:,.1f} MB of DICOM\n\n{kinds[key](outcome)}")
+    parts.append("### Targets\n\n" + verdicts(results))
+    return "\n\n".join(parts) + "\n"

@@ -1,0 +1,97 @@
+"""B1-B4: start the dataset's simulator, run the contenders round-robin, collect samples.
+
+Round-robin (run 1 of every contender, then run 2, ...) spreads the noise of a shared
+machine over all contenders instead of loading it onto whichever ran during a spike.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sidebyside import contenders as c
+from sidebyside import datasets, noop
+from sidebyside.measure import ContenderFailed, Sample
+
+
+@dataclass
+class Outcome:
+    key: str
+    about: str
+    totals: datasets.Totals
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    collections: int = 1
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def compare(work: Path, dataset: datasets.Dataset, names: list[str], runs: int) -> Outcome:
+    """Every contender *runs* times against one simulator, each run checked on disk."""
+    say(f"[{dataset.key}] preparing {dataset.about} (generated once, then reused)")
+    with datasets.serve(work, dataset) as sim:
+        totals = datasets.totals(sim)
+        datasets.warm_zips(sim)
+        base, collection = sim.base_url(datasets.API), sim.collections()[0]
+        out = Outcome(dataset.key, dataset.about, totals, {n: [] for n in names})
+        for k in range(runs):
+            for name in names:
+                sim.reset_stats()
+                run_dir = work / "runs" / dataset.key / name.replace(" ", "-")
+                sample = c.run_contender(name, run_dir, base, collection)
+                c.check_output(name, run_dir, totals)
+                sample.extra["requests"] = sim.stats()["requests_total"]
+                out.samples[name].append(sample)
+                datasets.fresh_dir(run_dir)  # free the disk for the next contender
+                say(f"[{dataset.key}] run {k + 1}/{runs} {name}: {sample.seconds:.2f} s, "
+                    f"peak RSS {sample.peak_rss / 2**20:.0f} MiB")
+    return out
+
+
+def b1(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:
+    return compare(work, sets["b1"], [c.MIRROR, c.UTILS, c.FLOOR], runs)
+
+
+def b2(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:
+    return compare(work, sets["b2"], [c.MIRROR, c.UTILS], runs)
+
+
+def b3(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:
+    return compare(work, sets["b3"], [c.MIRROR, c.UTILS, c.FLOOR], runs)
+
+
+def b4(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:
+    """No-op resync of a catalog already in sync: wall time and requests per run."""
+    dataset = sets["b4"]
+    say(f"[b4] preparing {dataset.about} (generated once, then reused)")
+    with datasets.serve(work, dataset) as sim:
+        names = sim.collections()
+        totals = datasets.totals(sim)
+        run_dir = datasets.fresh_dir(work / "runs" / "b4")
+        config = c.write_config(run_dir, sim.base_url(datasets.API), names)
+        template = noop.template_catalog(work, config, names, f"seed{dataset.spec.seed}")
+        out = Outcome("b4", dataset.about, totals, {c.MIRROR: []}, collections=len(names))
+        for k in range(runs):
+            db = noop.fresh_copy(template, run_dir / "catalog.db")
+            sim.reset_stats()
+            sample = c.mirror_sync(config, run_dir / "log.txt")
+            _check_noop(sample, db, totals.series)
+            sample.extra["requests"] = sim.stats()["requests_total"]
+            sample.extra["by_endpoint"] = sim.stats()["requests"]
+            out.samples[c.MIRROR].append(sample)
+            say(f"[b4] run {k + 1}/{runs}: {sample.seconds:.2f} s, "
+                f"{sample.extra['requests']} requests")
+    return out
+
+
+def _check_noop(sample: Sample, db: Path, series: int) -> None:
+    summary = sample.extra["summary"]
+    if summary.get("outcome") != "ok" or summary.get("done") or summary.get("bytes"):
+        raise ContenderFailed(f"no-op resync did work or failed: {summary}")
+    if (done := noop.count_done(db)) != series:
+        raise ContenderFailed(f"after the no-op resync {done} of {series} series are done")
+
+
+SUITES = {"b1": b1, "b2": b2, "b3": b3, "b4": b4}
