@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +54,7 @@ def clean_env() -> dict[str, str]:
 
 def write_mirror(tmp: Path, *, base_url: str, api: str, collections: list[str],
                  catalog_url: str, extra: str = "", workers: int = 4,
-                 verify: str = "md5") -> Mirror:
+                 verify: str = "md5", lease: str = "30s") -> Mirror:
     root = tmp / "archive"
     config = tmp / "tcia-mirror.toml"
     config.write_text(f"""
@@ -74,7 +76,7 @@ collections = {json.dumps(collections)}
 workers = {workers}
 verify = "{verify}"
 max_attempts = 3
-lease = "30s"
+lease = "{lease}"
 {extra}
 """)
     return Mirror(config, root, catalog_url)
@@ -109,3 +111,83 @@ def assert_archive_matches(root: Path, truth: dict[str, Any], *, allow_extra: bo
     assert not missing and not wrong and (allow_extra or not extra), (
         f"missing {len(missing)} {missing[:3]}, wrong {len(wrong)} {wrong[:3]}, "
         f"extra {len(extra)} {extra[:3]}")
+
+
+# --- faults, crashes and verify (appended; the helpers above keep their behaviour) ---
+
+def bad_files(root: Path, truth: dict[str, Any]) -> list[str]:
+    """Files outside .staging that are not exactly a ground-truth file at its own path.
+
+    An empty list means: nothing corrupt, partial or foreign is visible in the archive
+    (files may still be missing; that is checked elsewhere).
+    """
+    want = expected_files(truth)
+    bad = []
+    for rel, got in _archive_files_tolerant(root).items():
+        if want.get(rel) != got:
+            bad.append(f"{rel}: {got}, want {want.get(rel)}")
+    return bad
+
+
+def _archive_files_tolerant(root: Path) -> dict[str, tuple[int, str]]:
+    """Like :func:`archive_files`, but safe while a sync renames directories underneath."""
+    out = {}
+    for top, dirs, files in os.walk(root):  # os.walk skips directories that vanish
+        if Path(top) == root:
+            dirs[:] = [d for d in dirs if d != ".staging"]
+        for name in files:
+            path = Path(top, name)
+            try:
+                data = path.read_bytes()
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # swapped out between listing and reading: not a visible file
+            out[str(path.relative_to(root))] = (len(data), hashlib.md5(data).hexdigest())
+    return out
+
+
+def run_watched(mirror: Mirror, *args: str, truth: dict[str, Any],
+                timeout: float = 90) -> tuple[int, dict[str, Any], str, list[str]]:
+    """Run ``sync --json *args*`` and scan the archive while it runs.
+
+    Returns (exit code, JSON summary, stderr, problems seen by any scan); a scan runs
+    between short waits on the process, so no moment of the sync goes unobserved for long.
+    """
+    proc = mirror.popen("sync", "--json", *args)
+    problems: list[str] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        problems.extend(bad_files(mirror.root, truth))
+        try:
+            proc.wait(timeout=0.05)
+            break
+        except subprocess.TimeoutExpired:
+            if time.monotonic() > deadline:
+                proc.kill()
+                proc.communicate()
+                raise AssertionError(f"sync did not finish within {timeout} s") from None
+    out, err = proc.communicate()
+    problems.extend(bad_files(mirror.root, truth))
+    summary = json.loads(out) if out.strip() else {}
+    return proc.returncode, summary, err, sorted(set(problems))
+
+
+def catalog_series(catalog_url: str) -> dict[str, Any]:
+    """series_uid -> SeriesRow for every series in the catalog (read in this process)."""
+    from mirror.catalog import Catalog
+    from mirror.domain import SeriesState
+
+    async def read() -> dict[str, Any]:
+        catalog = await Catalog.open(catalog_url, upgrade=False)
+        try:
+            return {row.series_uid: row async for row in catalog.iter_series(
+                states=list(SeriesState))}
+        finally:
+            await catalog.close()
+
+    return asyncio.run(read())
+
+
+def image_downloads(stats: dict[str, Any], *endpoints: str) -> int:
+    """Requests to the given image endpoints (default: both ZIP endpoints), any dialect."""
+    names = endpoints or ("getImage", "getImageWithMD5Hash")
+    return sum(n for key, n in stats["requests"].items() if key.split(":")[-1] in names)
