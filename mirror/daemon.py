@@ -38,12 +38,12 @@ def next_poll_at(last_poll: datetime | None, *, interval: float, now: datetime,
 
 class Daemon:
     def __init__(self, settings: Settings, client: Any, catalog: Any, *, with_workers: bool,
-                 with_scheduler: bool = True) -> None:
+                 with_scheduler: bool = True, metrics: Metrics | None = None) -> None:
         self.settings = settings
         self.client = client
         self.catalog = catalog
         self.collections = list(settings.sync.collections)
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
         self.log = logs.get()
         self.with_scheduler = with_scheduler
         self.pool = (Pool(client=client, catalog=catalog, settings=settings,
@@ -156,15 +156,15 @@ class Daemon:
         return not reasons, body
 
 
-async def run(settings: Settings, *, with_workers: bool) -> int:
+async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = True) -> int:
     logs.configure()
-    async with open_components(settings) as (client, catalog):
-        return await Daemon(settings, client, catalog, with_workers=with_workers).run()
+    metrics = Metrics()
+    async with open_components(settings, on_response=metrics.observe_request) as (
+            client, catalog):
+        return await Daemon(settings, client, catalog, with_workers=with_workers,
+                            with_scheduler=with_scheduler, metrics=metrics).run()
 
 
 async def run_worker_only(settings: Settings) -> int:
     """Download-only: claims from every collection in the shared catalog."""
-    logs.configure()
-    async with open_components(settings) as (client, catalog):
-        return await Daemon(settings, client, catalog, with_workers=True,
-                            with_scheduler=False).run()
+    return await run(settings, with_workers=True, with_scheduler=False)

@@ -37,6 +37,22 @@ def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=False,
     )
+    _route_stdlib(level)
+
+
+class _ToStructlog(logging.Handler):
+    """Sends the standard-library records of ``mirror.*`` (the client's retries) to structlog."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        structlog.get_logger(record.name).log(record.levelno, record.getMessage())
+
+
+def _route_stdlib(level: int) -> None:
+    logger = logging.getLogger("mirror")
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, _ToStructlog)]
+    logger.addHandler(_ToStructlog())
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def get(name: str = "tcia-mirror") -> Any:

@@ -35,12 +35,12 @@ class SyncOptions:
 
 
 @asynccontextmanager
-async def open_components(settings: Settings, *, upgrade: bool = True) -> AsyncIterator[
-        tuple[Any, Any]]:
+async def open_components(settings: Settings, *, upgrade: bool = True,
+                          on_response: Any = None) -> AsyncIterator[tuple[Any, Any]]:
     """The catalog (migrated) and one API client, closed on exit."""
     catalog = await Catalog.open(settings.catalog.url, upgrade=upgrade)
     try:
-        async with TciaClient(settings.source) as client:
+        async with TciaClient(settings.source, on_response=on_response) as client:
             yield client, catalog
     finally:
         await catalog.close()

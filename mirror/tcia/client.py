@@ -7,7 +7,7 @@ dialect layer picks endpoint and parameter names, the parsing layer normalises r
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import date
 from types import TracebackType
 from typing import Any
@@ -32,11 +32,13 @@ class TciaClient:
     """
 
     def __init__(self, source: SourceSettings, *, retry_policy: RetryPolicy | None = None,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 on_response: Callable[[str, int | str], None] | None = None) -> None:
         self.source = source
         self.dialect: Dialect = dialects.get_dialect(source.api)
         self._transport = Transport(source, policy=retry_policy or
-                                    RetryPolicy(retries=source.retries), rng=rng)
+                                    RetryPolicy(retries=source.retries), rng=rng,
+                                    on_response=on_response)
 
     def __repr__(self) -> str:
         return f"TciaClient(api={self.api!r}, base_url={self.source.base_url!r})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from types import TracebackType
@@ -167,8 +167,11 @@ class Transport:
     """The HTTP shell shared by every endpoint of one :class:`~mirror.tcia.TciaClient`."""
 
     def __init__(self, source: SourceSettings, *, policy: RetryPolicy,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None,
+                 on_response: Callable[[str, int | str], None] | None = None) -> None:
         self.source = source
+        #: Called with (endpoint label, HTTP status or "error") for every try, for metrics.
+        self.on_response = on_response
         self.base_url = source.base_url.rstrip("/")
         self.policy = policy
         self.rng = rng
@@ -218,11 +221,15 @@ class Transport:
         try:
             async with self.session.request(method, url, params=params, data=data,
                                             headers=headers) as resp:
+                if self.on_response is not None:
+                    self.on_response(label, resp.status)
                 if check and not 200 <= resp.status < 300:
                     body = await resp.content.read(ERROR_BODY_LIMIT)
                     raise status_error(label, resp.status, body, resp.headers, headers)
                 yield resp
         except (aiohttp.ClientError, TimeoutError) as exc:
+            if self.on_response is not None:
+                self.on_response(label, "error")
             raise client_error(label, exc) from exc
 
     async def fetch(self, label: str, method: str, url: str, *,

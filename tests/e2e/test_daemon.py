@@ -103,6 +103,7 @@ def test_daemon_serves_health_and_metrics_and_follows_releases(
         assert 'tcia_mirror_series{collection="' in metrics
         assert "tcia_mirror_bytes_committed_total" in metrics
         assert "tcia_mirror_last_successful_poll_timestamp_seconds" in metrics
+        assert 'tcia_mirror_requests_total{endpoint="getImageWithMD5Hash",status="200"}' in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     assert_archive_matches(mirror.root, simulator.ground_truth())
