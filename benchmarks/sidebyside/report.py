@@ -36,6 +36,11 @@ def _ratio_cells(outcome: Outcome, name: str) -> list[str]:
     return cells
 
 
+def num(x: float) -> str:
+    """Three significant digits for small values, so a slow rate never prints as 0.0."""
+    return f"{x:,.1f}" if x >= 10 else f"{x:.3g}"
+
+
 def table(head: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows])
@@ -49,8 +54,8 @@ def throughput_table(outcome: Outcome) -> str:
     for name, samples in outcome.samples.items():
         secs = _secs(outcome, name)
         rows.append([name, f"{secs:.2f}", f"{spread([s.seconds for s in samples]):.0%}",
-                     f"{outcome.totals.bytes / MB / secs:.1f}",
-                     f"{outcome.totals.series / secs:.1f}",
+                     num(outcome.totals.bytes / MB / secs),
+                     num(outcome.totals.series / secs),
                      f"{_med(samples, lambda s: s.peak_rss) / MB:.0f}",
                      f"{_med(samples, lambda s: s.extra['requests']):.0f}",
                      *_ratio_cells(outcome, name)])
@@ -65,7 +70,7 @@ def memory_table(outcome: Outcome) -> str:
         secs = _secs(outcome, name)
         rows.append([name, f"{_med(samples, lambda s: s.peak_rss) / MB:.0f}",
                      f"{max(s.peak_rss for s in samples) / MB:.0f}", f"{secs:.2f}",
-                     f"{outcome.totals.bytes / MB / secs:.1f}"])
+                     num(outcome.totals.bytes / MB / secs)])
     return table(head, rows)
 
 
