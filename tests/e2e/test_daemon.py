@@ -88,16 +88,21 @@ def archive_converged(root: Path, truth: dict[str, Any]) -> bool:
 def test_daemon_serves_health_and_metrics_and_follows_releases(
         tmp_path: Path, simulator: Any, catalog_url: str) -> None:
     port = free_port()
-    mirror = daemon_mirror(tmp_path, simulator, catalog_url, port=port)
+    mirror = daemon_mirror(tmp_path, simulator, catalog_url, port=port,
+                           extra='reconcile_interval = "3s"\non_remote_delete = "delete"\n'
+                                 'max_delete_fraction = 0.5')
     with running(mirror.popen("daemon")) as proc:
         _, body = wait_for("healthz 200", lambda: (
             r if (r := http_get(f"http://127.0.0.1:{port}/healthz"))[0] == 200 else None))
         assert json.loads(body)["status"] == "ok"
         wait_for("first mirror", lambda: archive_converged(mirror.root, simulator.ground_truth()))
 
-        simulator.publish_release(date.today(), new_patients=1, new_series=1, revised=1)
-        wait_for("release mirrored",
-                 lambda: archive_converged(mirror.root, simulator.ground_truth()))
+        releases = [dict(new_patients=1, new_series=1, revised=1),
+                    dict(new_studies=1, revised=1), dict(withdrawn=1, new_series=1)]
+        for number, release in enumerate(releases):
+            simulator.publish_release(date.today(), **release)
+            wait_for(f"release {number} mirrored", lambda: archive_files(mirror.root)
+                     == expected_files(simulator.ground_truth()))
 
         _, metrics = http_get(f"http://127.0.0.1:{port}/metrics")
         assert 'tcia_mirror_series{collection="' in metrics
