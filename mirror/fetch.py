@@ -19,7 +19,7 @@ import anyio
 
 from mirror import layout, transfer, verify
 from mirror.domain import InstanceRecord
-from mirror.errors import MirrorError, VerificationError
+from mirror.errors import MirrorError, StorageError, VerificationError
 
 #: Repair instance by instance only while at most this share of the series is missing.
 REPAIR_MAX_MISSING = 0.5
@@ -72,13 +72,49 @@ async def _fetch(pool: Any, item: Any, final: Path,
     if present:
         wanted = await pool.client.get_sop_instance_uids(item.series_uid)
         if wanted and set(wanted) == set(present) and _counts_match(item, present.values()):
-            return "adopt", _records(root, final, present.values())
+            return "adopt", _records(root, final, await _adopt(final, staging, present))
         missing = [s for s in wanted if s not in present]
         if wanted and len(missing) <= REPAIR_MAX_MISSING * len(wanted):
-            got = await _repair(pool, item, final, staging, present, wanted, missing)
-            return "repair", _records(root, final, got)
+            try:
+                got = await _repair(pool, item, final, staging, present, wanted, missing,
+                                    known)
+                return "repair", _records(root, final, got)
+            except VerificationError:
+                # An instance changed upstream under the same SOP UID, or one came damaged:
+                # repeating the repair would fail the same way, the whole ZIP settles it.
+                pass
     got = await _full(pool, item, final, staging)
     return "full", _records(root, final, got)
+
+
+async def _adopt(final: Path, staging: Path, present: dict[str, Any]) -> list[Any]:
+    """Keep the complete copy on disk; drop foreign files from its directory, if any.
+
+    verify reports such files as damage ("extra") and --repair re-queues the series, so
+    adopting must also clean them, atomically like every other change to a series dir.
+    """
+    keep = list(present.values())
+    if await anyio.to_thread.run_sync(_entry_names, final) == {i.filename for i in keep}:
+        return keep
+    files = await anyio.to_thread.run_sync(_fresh_dir, staging / "adopt")
+    await anyio.to_thread.run_sync(_link_all, final, files, keep)
+    await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
+    return keep
+
+
+def _entry_names(directory: Path) -> set[str]:
+    try:
+        return {p.name for p in directory.iterdir()}
+    except OSError as exc:
+        raise StorageError(f"cannot list {directory}: {exc}") from exc
+
+
+def _fresh_dir(path: Path) -> Path:
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise StorageError(f"cannot create {path}: {exc}") from exc
+    return path
 
 
 def _intact_on_disk(final: Path, item: Any, known: dict[str, InstanceRecord]) -> dict[str, Any]:
@@ -119,9 +155,9 @@ async def _full(pool: Any, item: Any, final: Path, staging: Path) -> list[Any]:
 
 
 async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dict[str, Any],
-                  wanted: list[str], missing: list[str]) -> list[Any]:
-    files = staging / "files"
-    files.mkdir()
+                  wanted: list[str], missing: list[str],
+                  known: dict[str, InstanceRecord]) -> list[Any]:
+    files = await anyio.to_thread.run_sync(_fresh_dir, staging / "repair")
     keep = [present[s] for s in wanted if s in present]
     await anyio.to_thread.run_sync(_link_all, final, files, keep)
     got = list(keep)
@@ -133,6 +169,7 @@ async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dic
                                                     progress=_progress(pool, item))
         finally:
             sink.close()
+        _check_known_md5(item, sop, sink.md5, known)
         got.append(await anyio.to_thread.run_sync(_store_single, tmp, files, item, sop, sink.md5))
     if not _counts_match(item, got) or len(got) != len(set(wanted)):
         raise VerificationError(
@@ -141,6 +178,17 @@ async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dic
             f"({item.file_size} bytes)")
     await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
     return got
+
+
+def _check_known_md5(item: Any, sop: str, md5: str, known: dict[str, InstanceRecord]) -> None:
+    """A re-fetched instance must be the one the catalog verified before (damage repair).
+
+    getSingleImage has no MD5 beside it, and a flipped pixel byte still parses as DICOM
+    with the right UIDs; the MD5 recorded when the series was verified catches it.
+    """
+    if sop in known and known[sop].md5 and known[sop].md5 != md5:
+        raise VerificationError(f"series {item.series_uid}: SOP {sop} has MD5 {md5}, the "
+                                f"catalog recorded {known[sop].md5}")
 
 
 def _store_single(tmp: Path, files: Path, item: Any, sop: str, md5: str) -> Any:
