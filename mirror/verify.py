@@ -6,6 +6,7 @@ Everything here is synchronous and blocking; the async shell runs it in a worker
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import struct
@@ -66,9 +67,21 @@ def read_dicom_uids(path: Path, *, label: str | None = None) -> DicomUids:
 
     *label* names the file in error messages (default: its file name).
     """
-    label = label or path.name
+    return _parse_uids(path, label or path.name, path)
+
+
+def dicom_uids_in(head: bytes, *, label: str) -> DicomUids:
+    """Like :func:`read_dicom_uids`, from the first bytes of a file already in memory.
+
+    The extractor has each entry's first chunk at hand: parsing it there saves opening
+    and reading every file a second time. A header longer than *head* fails to parse.
+    """
+    return _parse_uids(io.BytesIO(head), label, None)
+
+
+def _parse_uids(source: Path | io.BytesIO, label: str, path: Path | None) -> DicomUids:
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_UID_TAGS)
+        ds = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=_UID_TAGS)
         values = [_raw_uid(ds, tag) for tag in _UID_TAGS]
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc

@@ -13,6 +13,7 @@ import os
 import secrets
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mirror.errors import StorageError
@@ -20,6 +21,8 @@ from mirror.layout import staging_root
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # linux/fs.h
+_SYNC_FILE_RANGE_WRITE = 2  # linux/fs.h
+FSYNC_THREADS = 16
 
 
 def commit_series_dir(staging_dir: Path, final_dir: Path) -> None:
@@ -87,16 +90,49 @@ def _renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 
 
 def _fsync_tree(directory: Path) -> None:
-    """fsync every regular file directly in *directory*, then the directory itself."""
+    """fsync every regular file directly in *directory*, then the directory itself.
+
+    Several fsyncs in flight at once let the file system commit them in one journal
+    transaction; one after the other, each waits for its own (ms per file).
+    """
     with os.scandir(directory) as it:
-        for entry in it:
-            if entry.is_file(follow_symlinks=False):
-                fd = os.open(entry.path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
+        files = [entry.path for entry in it if entry.is_file(follow_symlinks=False)]
+    if len(files) > 1:
+        with ThreadPoolExecutor(max_workers=min(FSYNC_THREADS, len(files))) as pool:
+            list(pool.map(_fsync_file, files))
+    elif files:
+        _fsync_file(files[0])
     _fsync_dir(directory)
+
+
+def _fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def start_writeback(fd: int) -> None:
+    """Ask the kernel to start writing *fd*'s dirty pages to disk now, without waiting.
+
+    Best effort (Linux ``sync_file_range``; elsewhere nothing): the fsync at commit still
+    decides durability, but finds most pages already written instead of the whole series.
+    """
+    fn = _sync_file_range()
+    if fn is not None:
+        fn(fd, 0, 0, _SYNC_FILE_RANGE_WRITE)  # errors ignored: the fsync reports real ones
+
+
+@functools.cache
+def _sync_file_range() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
 
 
 def _fsync_dir(directory: Path) -> None:

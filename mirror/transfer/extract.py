@@ -7,13 +7,18 @@ its own header, and hostile archives are refused before a byte is written.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import threading
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
 from mirror.layout import instance_name, validate_uid
+from mirror.transfer.commit import start_writeback
 from mirror.transfer.zipcheck import (
     LICENSE,
     MD5_CSV,
@@ -27,9 +32,18 @@ from mirror.transfer.zipcheck import (
     plan_entries,
     read_text,
 )
-from mirror.verify import ExtractedInstance, check_uids, file_md5, read_dicom_uids
+from mirror.verify import (
+    DicomUids,
+    ExtractedInstance,
+    check_uids,
+    dicom_uids_in,
+    file_md5,
+    read_dicom_uids,
+)
 
 CHUNK = 1 << 20  # large reads keep zlib, MD5 and write() in C for most of the time
+EXTRACT_THREADS = 4
+MIN_LANE_ENTRIES = 8  # small series: a thread pool costs more than it saves
 
 
 def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeries,
@@ -73,38 +87,127 @@ def _open_zip(path: Path) -> zipfile.ZipFile:
         raise StorageError(f"cannot read {path}: {exc}") from exc
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every extraction lane of one archive shares (Budget and lists are thread-safe)."""
+
+    zip_path: Path
+    dest_dir: Path
+    expected: ExpectedSeries
+    limits: ExtractLimits
+    hashes: dict[str, str] | None
+    budget: Budget
+    written: list[Path]
+    failed: _FirstFailure
+
+
+class _FirstFailure:
+    """Lowest entry number that failed so far: lanes skip entries after it, never before,
+    so the error reported is the one a single pass in entry order would have met first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.at: float = float("inf")
+
+    def note(self, n: int) -> None:
+        with self._lock:
+            self.at = min(self.at, n)
+
+
 def _extract_dicoms(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], dest_dir: Path,
                     expected: ExpectedSeries, limits: ExtractLimits,
                     hashes: dict[str, str] | None, written: list[Path]) -> list[ExtractedInstance]:
-    budget = Budget(limits.total_cap(expected))
+    """Extract in up to EXTRACT_THREADS lanes, each with its own handle on the archive.
+
+    zlib, MD5 and write() release the GIL, so one big series uses several cores;
+    results and the first error (in entry order) come out as if it ran in one thread.
+    """
+    job = _Job(Path(zf.filename or ""), dest_dir, expected, limits, hashes,
+               Budget(limits.total_cap(expected)), written, _FirstFailure())
+    lanes = max(1, min(EXTRACT_THREADS, os.cpu_count() or 1, len(infos) // MIN_LANE_ENTRIES))
+    numbered = list(enumerate(infos))
+    if lanes == 1:
+        outcomes = [_run_lane(job, zf, numbered)]
+    else:
+        with ThreadPoolExecutor(max_workers=lanes) as pool:
+            outcomes = list(pool.map(lambda k: _run_lane(job, zf if k == 0 else None,
+                                                         numbered[k::lanes]), range(lanes)))
+    errors = [err for _, err in outcomes if err is not None]
+    if errors:
+        raise min(errors, key=lambda e: e[0])[1]
+    done = sorted((item for got, _ in outcomes for item in got), key=lambda item: item[0])
     by_sop: dict[str, str] = {}
-    instances = []
-    for n, info in enumerate(infos):
-        name = info.filename
-        tmp = dest_dir / f".entry-{n}.part"
-        written.append(tmp)
-        size, md5 = _copy_entry(zf, info, tmp, budget, limits)
-        if hashes is not None and hashes.get(name) != md5:
-            listed = hashes.get(name)
-            raise VerificationError(f"entry {name!r}: MD5 {md5}, {MD5_CSV} has {listed}"
-                                    if listed else f"entry {name!r}: not listed in {MD5_CSV}")
-        uids = read_dicom_uids(tmp, label=f"entry {name!r}")
-        check_uids(uids, series_uid=expected.series_uid, study_uid=expected.study_uid,
-                   what=f"entry {name!r}")
-        if (other := by_sop.setdefault(uids.sop_uid, name)) != name:
+    for n, inst in done:
+        name = infos[n].filename
+        if (other := by_sop.setdefault(inst.sop_uid, name)) != name:
             raise VerificationError(f"entries {other!r} and {name!r}: same SOPInstanceUID "
-                                    f"{uids.sop_uid}")
-        final = dest_dir / instance_name(uids.sop_uid)
-        _replace(tmp, final)
-        written[-1] = final
-        instances.append(ExtractedInstance(uids.sop_uid, final.name, size, md5))
-    return instances
+                                    f"{inst.sop_uid}")
+    return [inst for _, inst in done]
+
+
+Lane = tuple[list[tuple[int, ExtractedInstance]], tuple[int, BaseException] | None]
+
+
+def _run_lane(job: _Job, zf: zipfile.ZipFile | None,
+              entries: list[tuple[int, zipfile.ZipInfo]]) -> Lane:
+    """Extract *entries* in order; stop at an error here or before it in another lane."""
+    done: list[tuple[int, ExtractedInstance]] = []
+    n = entries[0][0] if entries else 0
+    own = zf is None
+    try:
+        zf = _open_zip(job.zip_path) if zf is None else zf
+        try:
+            for n, info in entries:
+                if n > job.failed.at:
+                    break
+                done.append((n, _extract_one(job, zf, n, info)))
+        finally:
+            if own:
+                zf.close()
+    except Exception as exc:  # handed back to the caller, which raises the first one
+        job.failed.note(n)
+        return done, (n, exc)
+    return done, None
+
+
+def _extract_one(job: _Job, zf: zipfile.ZipFile, n: int,
+                 info: zipfile.ZipInfo) -> ExtractedInstance:
+    name = info.filename
+    tmp = job.dest_dir / f".entry-{n}.part"
+    job.written.append(tmp)
+    size, md5, head = _copy_entry(zf, info, tmp, job.budget, job.limits)
+    if job.hashes is not None and job.hashes.get(name) != md5:
+        listed = job.hashes.get(name)
+        raise VerificationError(f"entry {name!r}: MD5 {md5}, {MD5_CSV} has {listed}"
+                                if listed else f"entry {name!r}: not listed in {MD5_CSV}")
+    uids = _entry_uids(head, size, tmp, name)
+    check_uids(uids, series_uid=job.expected.series_uid, study_uid=job.expected.study_uid,
+               what=f"entry {name!r}")
+    final = job.dest_dir / instance_name(uids.sop_uid)
+    _replace(tmp, final)
+    job.written.append(final)
+    return ExtractedInstance(uids.sop_uid, final.name, size, md5)
+
+
+def _entry_uids(head: bytes, size: int, path: Path, name: str) -> DicomUids:
+    """UIDs from the first chunk in memory; from the file only if the header is longer."""
+    label = f"entry {name!r}"
+    try:
+        return dicom_uids_in(head, label=label)
+    except VerificationError:
+        if len(head) >= size:
+            raise
+    return read_dicom_uids(path, label=label)
 
 
 def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: Budget,
-                limits: ExtractLimits) -> tuple[int, str]:
-    """Inflate one entry into *dest*, counting the bytes as they come; (size, md5)."""
-    digest, size = hashlib.md5(), 0
+                limits: ExtractLimits) -> tuple[int, str, bytes]:
+    """Inflate one entry into *dest*, counting the bytes as they come; (size, md5, head).
+
+    *head* is the first chunk (the DICOM header is in it); the kernel is asked to start
+    writing the file out right away, so the fsync at commit has little left to wait for.
+    """
+    digest, size, head = hashlib.md5(), 0, b""
     try:
         with zf.open(info) as src, open(dest, "xb", buffering=0) as out:
             while chunk := src.read(CHUNK):
@@ -115,7 +218,9 @@ def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: 
                                          f"{limits.max_entry_bytes} bytes")
                 check_ratio(info, size, limits)
                 digest.update(chunk)
-                out.write(chunk)
+                _write_all(out, chunk)
+                head = head or chunk
+            start_writeback(out.fileno())
     except (zipfile.BadZipFile, zlib.error, ValueError, NotImplementedError) as exc:
         raise VerificationError(f"entry {info.filename!r}: corrupt data ({exc})") from exc
     except EOFError as exc:
@@ -125,7 +230,13 @@ def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: 
     if size != info.file_size:
         raise VerificationError(f"entry {info.filename!r}: {size} bytes, header says "
                                 f"{info.file_size}")
-    return size, digest.hexdigest()
+    return size, digest.hexdigest(), head
+
+
+def _write_all(out: io.FileIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:  # an unbuffered file may write less than asked
+        view = view[out.write(view) or 0:]
 
 
 def _check_totals(instances: list[ExtractedInstance], plan: Plan, expected: ExpectedSeries,

@@ -10,6 +10,7 @@ import csv
 import itertools
 import re
 import stat
+import threading
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -85,10 +86,13 @@ class Budget:
 
     def __init__(self, cap: int) -> None:
         self.cap, self.used = cap, 0
+        self._lock = threading.Lock()  # shared by the extraction lanes of one archive
 
     def take(self, n: int, name: str) -> None:
-        self.used += n
-        if self.used > self.cap:
+        with self._lock:
+            self.used += n
+            used = self.used
+        if used > self.cap:
             raise HostileArchive(f"entry {name!r}: archive inflates beyond {self.cap} bytes")
 
 
