@@ -7,6 +7,7 @@ is healed by adoption (the next attempt finds the complete files and fetches not
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import socket
@@ -14,12 +15,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
 
 from mirror import fetch
+from mirror.catalog import LeaseLost
 from mirror.config import Settings
+from mirror.domain import SeriesState
 from mirror.errors import MirrorError
 from mirror.retry import backoff_delay
 
@@ -30,8 +34,50 @@ IDLE_RECHECK = 2.0
 
 
 def new_owner() -> str:
-    """A lease owner id unique across hosts and restarts."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    """A lease owner id unique across hosts and restarts: ``<host>:<pid>:<random>``."""
+    return f"{_host_id()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@functools.cache
+def _host_id() -> str:
+    """The host name plus the PID namespace, the scope in which an owner's pid means
+    something (containers may share a host name and a catalog, never a namespace)."""
+    try:
+        return f"{socket.gethostname()}/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:
+        return socket.gethostname()
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True only when *owner* is a process of this host and PID namespace that has exited.
+
+    A one-shot sync killed with SIGKILL leaves its series leased; this lets the next run
+    take them back at once instead of waiting out the lease (5 minutes by default).
+    Unknown formats, other hosts and live (or merely unreadable) processes give False.
+    """
+    host, sep, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if not sep or host != _host_id() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid() or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # e.g. EPERM: it exists, as another user
+    return _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    """Killed but not yet reaped by its parent: it will never touch its leases again."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 @dataclass
@@ -107,6 +153,7 @@ class Pool:
 
     async def run(self, *, until_idle: bool) -> PoolStats:
         """Run the workers; with *until_idle*, return once nothing is left to do."""
+        await self.reclaim_dead_leases()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat_loop)
             async with anyio.create_task_group() as workers:
@@ -114,6 +161,20 @@ class Pool:
                     workers.start_soon(self._worker_loop, until_idle)
             tg.cancel_scope.cancel()
         return self.stats
+
+    async def reclaim_dead_leases(self) -> int:
+        """Queue again, due now, the series leased by dead processes of this host."""
+        dead = [(row.series_uid, row.lease_owner) async for row in self.catalog.iter_series(
+            states=[SeriesState.FETCHING], collections=self.collections)
+            if row.lease_owner and owner_is_dead(row.lease_owner)]
+        for uid, owner in dead:
+            try:  # counts as an attempt, like an expired lease: a series that kills
+                # its worker every time must still give up eventually
+                await self.catalog.fail(uid, owner, error=f"lease holder {owner} died",
+                                        retry_at=datetime.now(UTC))
+            except LeaseLost:
+                continue  # another process took it back first
+        return len(dead)
 
     async def _worker_loop(self, until_idle: bool) -> None:
         lease = self.settings.sync.lease
