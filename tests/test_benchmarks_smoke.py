@@ -54,4 +54,4 @@ def test_quick_run_prints_every_contender_with_positive_numbers(tmp_path: Path) 
             assert numbers and all(positive(c) for c in numbers), (key, row)
     assert "### Targets" in proc.stdout
     b4 = tables["b4"][0]
-    assert b4[1] == "200" and 0 < float(b4[5]) <= 3, b4  # series in sync, per collection
+    assert b4[1] == "200" and 0 < float(b4[6]) <= 3, b4  # series in sync, per collection

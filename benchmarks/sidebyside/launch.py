@@ -1,4 +1,4 @@
-"""Start a command from a tiny process and report its wall time and its own peak RSS.
+"""Start a command from a tiny process; report its wall time, CPU time and own peak RSS.
 
     python -S launch.py RESULT.json CMD [ARG]...
 
@@ -21,7 +21,8 @@ def main() -> int:
     seconds = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
     with open(result, "w") as f:
-        json.dump({"seconds": seconds, "maxrss_kib": usage.ru_maxrss, "exit": code}, f)
+        json.dump({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
+                   "maxrss_kib": usage.ru_maxrss, "exit": code}, f)
     return code if code >= 0 else 128 - code
 
 

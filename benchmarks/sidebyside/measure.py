@@ -27,6 +27,7 @@ class ContenderFailed(RuntimeError):
 class Sample:
     seconds: float
     peak_rss: int  #: bytes
+    cpu: float = 0.0  #: user + system seconds of the contender (the server not included)
     stdout: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -53,7 +54,8 @@ def run_measured(cmd: list[str], *, log: Path, cwd: Path | None = None,
                               f"log {log}:\n{tail}")
     got = json.loads(result.read_text())
     # ru_maxrss is KiB on Linux
-    return Sample(got["seconds"], got["maxrss_kib"] * 1024, out_path.read_text(errors="replace"))
+    return Sample(got["seconds"], got["maxrss_kib"] * 1024, got["cpu"],
+                  out_path.read_text(errors="replace"))
 
 
 def median(values: list[float]) -> float:

@@ -48,13 +48,13 @@ def table(head: list[str], rows: list[list[str]]) -> str:
 
 def throughput_table(outcome: Outcome) -> str:
     """B1 and B3: wall time, MB/s, series/s, peak RSS and both ratios per contender."""
-    head = ["contender", "wall s (median)", "spread", "MB/s", "series/s", "peak RSS MB",
-            "requests", "tcia-utils time / this", "this / floor time"]
+    head = ["contender", "wall s (median)", "spread", "CPU s", "MB/s", "series/s",
+            "peak RSS MB", "requests", "tcia-utils time / this", "this / floor time"]
     rows = []
     for name, samples in outcome.samples.items():
         secs = _secs(outcome, name)
         rows.append([name, f"{secs:.2f}", f"{spread([s.seconds for s in samples]):.0%}",
-                     num(outcome.totals.bytes / MB / secs),
+                     f"{_med(samples, lambda s: s.cpu):.2f}", num(outcome.totals.bytes / MB / secs),
                      num(outcome.totals.series / secs),
                      f"{_med(samples, lambda s: s.peak_rss) / MB:.0f}",
                      f"{_med(samples, lambda s: s.extra['requests']):.0f}",
@@ -64,12 +64,13 @@ def throughput_table(outcome: Outcome) -> str:
 
 def memory_table(outcome: Outcome) -> str:
     head = ["contender", "peak RSS MB (median)", "peak RSS MB (max)", "wall s (median)",
-            "MB/s"]
+            "CPU s", "MB/s"]
     rows = []
     for name, samples in outcome.samples.items():
         secs = _secs(outcome, name)
         rows.append([name, f"{_med(samples, lambda s: s.peak_rss) / MB:.0f}",
                      f"{max(s.peak_rss for s in samples) / MB:.0f}", f"{secs:.2f}",
+                     f"{_med(samples, lambda s: s.cpu):.2f}",
                      num(outcome.totals.bytes / MB / secs)])
     return table(head, rows)
 
@@ -79,10 +80,11 @@ def noop_table(outcome: Outcome) -> str:
     reqs = _med(samples, lambda s: s.extra["requests"])
     endpoints = sorted(samples[-1].extra["by_endpoint"].items())
     return table(
-        ["contender", "series in sync", "wall s (median)", "spread", "requests",
+        ["contender", "series in sync", "wall s (median)", "spread", "CPU s", "requests",
          "per collection", "requests by endpoint (last run)"],
         [[MIRROR, f"{outcome.totals.series:,}", f"{_secs(outcome, MIRROR):.2f}",
-          f"{spread([s.seconds for s in samples]):.0%}", f"{reqs:.0f}",
+          f"{spread([s.seconds for s in samples]):.0%}",
+          f"{_med(samples, lambda s: s.cpu):.2f}", f"{reqs:.0f}",
           f"{reqs / outcome.collections:.1f}",
           ", ".join(f"{k} {v}" for k, v in endpoints)]])
 
