@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +59,8 @@ def test_verify_reports_damage_and_repair_fetches_only_damaged_instances(
     for kind, path in paths.items():
         assert any(f" {kind} {path}" in line for line in found.stdout.splitlines()), (
             kind, found.stdout)
-    report = json.loads(mirror.run("verify", "--json").stdout)
-    kinds = sorted(p["kind"] for problems in report["damaged"].values() for p in problems)
-    assert kinds == ["extra", "md5", "missing", "size"]
-    assert len(report["damaged"]) == 4
+    assert f"checked {len(truth)} series; 4 damaged found" in found.stdout, found.stdout
+    assert len(found.stdout.splitlines()) == 5  # one line per problem, then the verdict
 
     requeued = mirror.run("verify", "--repair")
     assert requeued.returncode == 0, requeued.stdout + requeued.stderr
