@@ -66,6 +66,10 @@ class SimulatorHandle:
     def clear_faults(self) -> None:
         self.sim.faults.clear()
 
+    def faults(self) -> list[dict[str, Any]]:
+        """The faults still armed (a counted fault is gone once it has fired often enough)."""
+        return self.sim.faults.list()
+
     def stats(self) -> dict[str, Any]:
         return self.sim.stats.snapshot()
 
