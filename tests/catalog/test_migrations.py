@@ -103,3 +103,7 @@ async def test_driver_errors_become_catalog_errors_without_the_password() -> Non
         await Catalog.open(f"postgresql+asyncpg://mirror:s3cret@127.0.0.1:{port}/catalog")
     assert "s3cret" not in str(caught.value) and "***" in str(caught.value)
     assert caught.value.__cause__ is not None
+
+
+def test_head_revision_constant_matches_alembic() -> None:
+    assert migrate.head_revision() == migrate.HEAD_REVISION
