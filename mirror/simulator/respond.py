@@ -70,14 +70,23 @@ async def _bytes_chunks(data: bytes, chunk: int) -> AsyncGenerator[bytes, None]:
 async def pump(request: web.Request, resp: web.StreamResponse,
                chunks: AsyncGenerator[bytes, None],
                plan: BodyPlan, count: Callable[[int], None]) -> None:
-    """Write *chunks* to *resp* through *plan*; abort the connection for a reset."""
-    async with contextlib.aclosing(chunks):  # close the file even when we reset
-        await _pump(request, resp, chunks, plan, count)
-    await resp.write_eof()
+    """Write *chunks* to *resp* through *plan*; abort the connection for a reset.
+
+    A reset, or a client that went away (killed, or gave up), ends the reply quietly:
+    both are part of the show here, not server errors worth a logged traceback.
+    """
+    try:
+        async with contextlib.aclosing(chunks):  # close the file even when we reset
+            if await _pump(request, resp, chunks, plan, count):
+                return
+        await resp.write_eof()
+    except ConnectionError:
+        return
 
 
 async def _pump(request: web.Request, resp: web.StreamResponse, chunks: AsyncIterator[bytes],
-                plan: BodyPlan, count: Callable[[int], None]) -> None:
+                plan: BodyPlan, count: Callable[[int], None]) -> bool:
+    """True when the connection was reset on purpose."""
     sent = 0
     async for data in chunks:
         if plan.flips:
@@ -93,9 +102,19 @@ async def _pump(request: web.Request, resp: web.StreamResponse, chunks: AsyncIte
         if plan.reset_at is not None and sent >= plan.reset_at:
             if request.transport is not None:
                 request.transport.abort()
-            raise ConnectionResetError("simulated connection reset")
+            return True
         if plan.cut_at is not None and sent >= plan.cut_at:
             break
+    return False
+
+
+async def _prepared(request: web.Request, resp: web.StreamResponse) -> bool:
+    """Send the headers; False when the client has gone already (nothing more to do)."""
+    try:
+        await resp.prepare(request)
+    except ConnectionError:
+        return False
+    return True
 
 
 def _flip(data: bytes, offset: int, flips: set[int]) -> bytes:
@@ -127,8 +146,8 @@ async def send_bytes(request: web.Request, reply: Reply, faults: list[Fault],
         resp.content_length = len(reply.body)
     else:
         resp.enable_chunked_encoding()
-    await resp.prepare(request)
-    await pump(request, resp, _bytes_chunks(reply.body, _chunk_size(plan)), plan, count)
+    if await _prepared(request, resp):
+        await pump(request, resp, _bytes_chunks(reply.body, _chunk_size(plan)), plan, count)
     return resp
 
 
@@ -141,8 +160,8 @@ async def send_file(request: web.Request, reply: FileReply, path: Path, faults: 
         resp.content_length = size
     else:
         resp.enable_chunked_encoding()
-    await resp.prepare(request)
-    await pump(request, resp, _file_chunks(path, _chunk_size(plan)), plan, count)
+    if await _prepared(request, resp):
+        await pump(request, resp, _file_chunks(path, _chunk_size(plan)), plan, count)
     return resp
 
 
@@ -153,8 +172,8 @@ async def send_zip(request: web.Request, reply: ZipReply, path: Path, faults: li
                *reply.headers)
     resp = web.StreamResponse(headers=_headers("application/octet-stream", headers))
     resp.enable_chunked_encoding()
-    await resp.prepare(request)
-    await pump(request, resp, _file_chunks(path, _chunk_size(plan)), plan, count)
+    if await _prepared(request, resp):
+        await pump(request, resp, _file_chunks(path, _chunk_size(plan)), plan, count)
     return resp
 
 
