@@ -67,8 +67,10 @@ async def process_series(pool: Any, item: Any) -> Any:
 async def _fetch(pool: Any, item: Any, final: Path,
                  staging: Path) -> tuple[str, list[InstanceRecord]]:
     root = Path(pool.settings.archive.root)
-    known = {i.sop_uid: i for i in await pool.catalog.instances(item.series_uid)}
-    present = await anyio.to_thread.run_sync(_intact_on_disk, final, item, known)
+    present: dict[str, Any] = {}
+    if await anyio.to_thread.run_sync(final.is_dir):  # a new series costs no catalog read
+        known = {i.sop_uid: i for i in await pool.catalog.instances(item.series_uid)}
+        present = await anyio.to_thread.run_sync(_intact_on_disk, final, item, known)
     if present:
         wanted = await pool.client.get_sop_instance_uids(item.series_uid)
         if wanted and set(wanted) == set(present) and _counts_match(item, present.values()):

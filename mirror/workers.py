@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from mirror import fetch
 from mirror.catalog import LeaseLost
@@ -156,9 +157,8 @@ class Pool:
         await self.reclaim_dead_leases()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat_loop)
-            async with anyio.create_task_group() as workers:
-                for _ in range(self.settings.sync.workers):
-                    workers.start_soon(self._worker_loop, until_idle)
+            async with anyio.create_task_group() as work:
+                await self._claim_loop(work, until_idle)
             tg.cancel_scope.cancel()
         return self.stats
 
@@ -176,21 +176,30 @@ class Pool:
                 continue  # another process took it back first
         return len(dead)
 
-    async def _worker_loop(self, until_idle: bool) -> None:
+    async def _claim_loop(self, work: TaskGroup, until_idle: bool) -> None:
+        """Claim as many series as there are free workers, in one statement, and start them.
+
+        Capacity is known before claiming (never lease what cannot run now), and one
+        claim per batch instead of per series keeps the catalog cost of small series low.
+        """
         lease = self.settings.sync.lease
         while not self._stopping.is_set():
-            claimed = await self.catalog.claim(self.owner, 1, lease_seconds=lease,
-                                               collections=self.collections)
-            if claimed:
-                await self._process(claimed[0])
-                continue
-            if until_idle and await self.catalog.pending(self.collections) == 0:
-                self._changed.set()  # wake siblings so they notice too
-                return
+            free = self.settings.sync.workers - len(self.in_flight)
+            if free > 0:
+                claimed = await self.catalog.claim(self.owner, free, lease_seconds=lease,
+                                                   collections=self.collections)
+                for item in claimed:
+                    self.in_flight[item.series_uid] = item
+                    work.start_soon(self._process, item)
+                if claimed:
+                    continue
+                if (until_idle and not self.in_flight
+                        and await self.catalog.pending(self.collections) == 0):
+                    return
             await self._wait_for_work()
 
     async def _wait_for_work(self) -> None:
-        """Sleep until a sibling finishes something or the next retry is due."""
+        """Sleep until a download finishes, new work is announced, or a retry is due."""
         due = await self.catalog.next_due(self.collections)
         wait = IDLE_RECHECK
         if due is not None:
@@ -202,7 +211,6 @@ class Pool:
             self._changed = anyio.Event()
 
     async def _process(self, item: Any) -> None:
-        self.in_flight[item.series_uid] = item
         try:
             outcome = await fetch.process_series(self, item)
         finally:
