@@ -19,7 +19,7 @@ import anyio
 
 from mirror import layout, transfer, verify
 from mirror.domain import InstanceRecord
-from mirror.errors import MirrorError, StorageError, VerificationError
+from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
 
 #: Repair instance by instance only while at most this share of the series is missing.
 REPAIR_MAX_MISSING = 0.5
@@ -68,25 +68,40 @@ async def _fetch(pool: Any, item: Any, final: Path,
                  staging: Path) -> tuple[str, list[InstanceRecord]]:
     root = Path(pool.settings.archive.root)
     present: dict[str, Any] = {}
+    known: dict[str, InstanceRecord] = {}
     if await anyio.to_thread.run_sync(final.is_dir):  # a new series costs no catalog read
         known = {i.sop_uid: i for i in await pool.catalog.instances(item.series_uid)}
         present = await anyio.to_thread.run_sync(_intact_on_disk, final, item, known)
     if present:
-        wanted = await pool.client.get_sop_instance_uids(item.series_uid)
-        if wanted and set(wanted) == set(present) and _counts_match(item, present.values()):
-            return "adopt", _records(root, final, await _adopt(final, staging, present))
-        missing = [s for s in wanted if s not in present]
-        if wanted and len(missing) <= REPAIR_MAX_MISSING * len(wanted):
-            try:
-                got = await _repair(pool, item, final, staging, present, wanted, missing,
-                                    known)
-                return "repair", _records(root, final, got)
-            except VerificationError:
-                # An instance changed upstream under the same SOP UID, or one came damaged:
-                # repeating the repair would fail the same way, the whole ZIP settles it.
-                pass
+        done = await _sop_level(pool, item, final, staging, present, known)
+        if done is not None:
+            return done[0], _records(root, final, done[1])
     got = await _full(pool, item, final, staging)
     return "full", _records(root, final, got)
+
+
+async def _sop_level(pool: Any, item: Any, final: Path, staging: Path, present: dict[str, Any],
+                     known: dict[str, InstanceRecord]) -> tuple[str, list[Any]] | None:
+    """Adopt or repair what is on disk, instance by instance; None: take the whole ZIP."""
+    try:
+        wanted = await pool.client.get_sop_instance_uids(item.series_uid)
+        if wanted and set(wanted) == set(present) and _counts_match(item, present.values()):
+            return "adopt", await _adopt(final, staging, present)
+        missing = [s for s in wanted if s not in present]
+        if not wanted or len(missing) > REPAIR_MAX_MISSING * len(wanted):
+            return None
+        return "repair", await _repair(pool, item, final, staging, present, wanted, missing,
+                                       known)
+    except VerificationError:
+        # An instance changed upstream under the same SOP UID, or one came damaged:
+        # repeating the repair would fail the same way, the whole ZIP settles it.
+        return None
+    except ApiError as exc:
+        # The SOP endpoints fail for whole deployments at times (NLST, late 2024): after
+        # a refusal, or when they fail a second attempt, the ZIP is the way to a copy.
+        if exc.transient and item.attempts < 2:
+            raise
+        return None
 
 
 async def _adopt(final: Path, staging: Path, present: dict[str, Any]) -> list[Any]:
