@@ -115,16 +115,19 @@ def assert_archive_matches(root: Path, truth: dict[str, Any], *, allow_extra: bo
 
 # --- faults, crashes and verify (appended; the helpers above keep their behaviour) ---
 
-def bad_files(root: Path, truth: dict[str, Any]) -> list[str]:
+def bad_files(root: Path, truth: dict[str, Any], *,
+              before: dict[str, Any] | None = None) -> list[str]:
     """Files outside .staging that are not exactly a ground-truth file at its own path.
 
     An empty list means: nothing corrupt, partial or foreign is visible in the archive
-    (files may still be missing; that is checked elsewhere).
+    (files may still be missing; that is checked elsewhere). With *before* (the truth of
+    an earlier release), files of that version are allowed too: they are replaced whole.
     """
     want = expected_files(truth)
+    old = expected_files(before) if before else {}
     bad = []
     for rel, got in _archive_files_tolerant(root).items():
-        if want.get(rel) != got:
+        if want.get(rel) != got and old.get(rel) != got:
             bad.append(f"{rel}: {got}, want {want.get(rel)}")
     return bad
 
@@ -146,6 +149,7 @@ def _archive_files_tolerant(root: Path) -> dict[str, tuple[int, str]]:
 
 
 def run_watched(mirror: Mirror, *args: str, truth: dict[str, Any],
+                before: dict[str, Any] | None = None,
                 timeout: float = 90) -> tuple[int, dict[str, Any], str, list[str]]:
     """Run ``sync --json *args*`` and scan the archive while it runs.
 
@@ -156,7 +160,7 @@ def run_watched(mirror: Mirror, *args: str, truth: dict[str, Any],
     problems: list[str] = []
     deadline = time.monotonic() + timeout
     while True:
-        problems.extend(bad_files(mirror.root, truth))
+        problems.extend(bad_files(mirror.root, truth, before=before))
         try:
             proc.wait(timeout=0.05)
             break
@@ -166,7 +170,7 @@ def run_watched(mirror: Mirror, *args: str, truth: dict[str, Any],
                 proc.communicate()
                 raise AssertionError(f"sync did not finish within {timeout} s") from None
     out, err = proc.communicate()
-    problems.extend(bad_files(mirror.root, truth))
+    problems.extend(bad_files(mirror.root, truth, before=before))
     summary = json.loads(out) if out.strip() else {}
     return proc.returncode, summary, err, sorted(set(problems))
 

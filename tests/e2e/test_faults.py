@@ -8,6 +8,7 @@ see a file that is not exactly the ground truth at its own path.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +155,24 @@ def test_permanent_faults_fail_cleanly_then_recover(mirror: Mirror,
     assert image_downloads(sim.stats()) == len(expected_error)
     assert set(sim.stats()["series"]) == set(expected_error)
 
+
+
+def test_broken_sop_endpoints_fall_back_to_the_series_zip(mirror: Mirror,
+                                                          sim: SimulatorHandle) -> None:
+    """NLST's SOP endpoints failed for months (TCIA_Notebooks#33): repairs must still land."""
+    mirror.sync()
+    before = sim.ground_truth()
+    release = sim.publish_release(date.today(), revised=2)
+    sim.add_fault("getSOPInstanceUIDs", "status", status=500)  # always
+    sim.add_fault("getSingleImage", "status", status=500)
+    sim.reset_stats()
+    truth = sim.ground_truth()
+
+    code, summary, err, problems = run_watched(mirror, truth=truth, before=before)
+
+    assert code == 0, err[-3000:]
+    assert problems == [] and summary["failed_series"] == []
+    assert_archive_matches(mirror.root, truth)
+    stats = sim.stats()
+    assert set(stats["series"]) == set(release.revised_series_uids)
+    assert image_downloads(stats) == len(release.revised_series_uids)
