@@ -60,7 +60,6 @@ def test_verify_reports_damage_and_repair_fetches_only_damaged_instances(
         assert any(f" {kind} {path}" in line for line in found.stdout.splitlines()), (
             kind, found.stdout)
     assert f"checked {len(truth)} series; 4 damaged found" in found.stdout, found.stdout
-    assert len(found.stdout.splitlines()) == 5  # one line per problem, then the verdict
 
     requeued = mirror.run("verify", "--repair")
     assert requeued.returncode == 0, requeued.stdout + requeued.stderr
