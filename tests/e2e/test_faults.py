@@ -7,6 +7,7 @@ see a file that is not exactly the ground truth at its own path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -138,9 +139,13 @@ def test_permanent_faults_fail_cleanly_then_recover(mirror: Mirror,
     assert problems == []
     assert mtimes(ESCAPES) == before
     rows = catalog_series(mirror.catalog_url)
+    outcomes = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     for uid, says in expected_error.items():
         assert rows[uid].state is SeriesState.FAILED
         assert says in (rows[uid].last_error or ""), (uid, says, rows[uid].last_error)
+        # the log names the series and the error too, one line per outcome
+        assert any(o.get("series_uid") == uid and o.get("status") == "failed"
+                   and says in o.get("error", "") for o in outcomes), (uid, err[-2000:])
     healthy = {uid: s for uid, s in truth.items() if uid not in expected_error}
     assert {rows[uid].state for uid in healthy} == {SeriesState.DONE}
     assert_archive_matches(mirror.root, healthy)  # and nothing of the failed ones
