@@ -4,7 +4,8 @@ Decision per series (the cheapest way to an exact copy):
 - nothing usable on disk -> whole ZIP (getImageWithMD5Hash when verify = "md5" and
   the dialect has it, else getImage);
 - files on disk -> getSOPInstanceUIDs; if they are exactly the wanted set, adopt them
-  (no download); if at most half are missing, getSingleImage the missing ones; else ZIP.
+  (no download); if at most half are missing, getSingleImage the missing ones; else ZIP;
+- a repair that does not verify, or SOP endpoints that refuse or keep failing -> ZIP.
 """
 
 from __future__ import annotations
