@@ -1,7 +1,7 @@
 """Crash safety through the CLI: SIGKILL at ten seeded moments, then run to completion.
 
-Moments are chosen by progress at the simulator (bytes served, or requests made), never
-by time, so a slow machine kills at the same points as a fast one.
+Moments are chosen by progress (requests made and bytes served at the simulator, files
+renamed into the archive), never by time, so a slow machine kills at the same points.
 """
 
 from __future__ import annotations
@@ -194,6 +194,7 @@ def test_complete_but_uncommitted_series_is_adopted_without_download(
 def uncommit(catalog_url: str, series_uids: list[str]) -> None:
     """Leave *series_uids* leased by a process that no longer exists, instance rows gone."""
     import asyncio
+    from datetime import UTC, datetime, timedelta
 
     from sqlalchemy import delete, select, update
 
@@ -213,15 +214,10 @@ def uncommit(catalog_url: str, series_uids: list[str]) -> None:
                 await conn.execute(delete(INST).where(INST.c.series_ref.in_(ids)))
                 await conn.execute(update(S).where(S.c.series_uid.in_(series_uids)).values(
                     state=SeriesState.FETCHING, lease_owner=owner, attempts=1,
-                    lease_expires_at=models_now_plus_hour(), local_path=None,
+                    lease_expires_at=datetime.now(UTC) + timedelta(hours=1), local_path=None,
                     local_bytes=None, local_instance_count=None, verified_at=None))
         finally:
             await catalog.close()
 
     asyncio.run(run())
 
-
-def models_now_plus_hour() -> Any:
-    from datetime import UTC, datetime, timedelta
-
-    return datetime.now(UTC) + timedelta(hours=1)
