@@ -210,6 +210,7 @@ def _check_known_md5(item: Any, sop: str, md5: str, known: dict[str, InstanceRec
 
 
 def _store_single(tmp: Path, files: Path, item: Any, sop: str, md5: str) -> Any:
+    verify.check_dicom_complete(tmp, label=f"SOP {sop}")  # a ZIP entry has its CRC; this not
     return transfer.store_single_instance(
         tmp, files, expected_series_uid=item.series_uid, expected_study_uid=item.study_uid,
         expected_sop_uid=sop, md5=md5)

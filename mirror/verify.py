@@ -17,6 +17,11 @@ from pathlib import Path, PurePosixPath
 import pydicom
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ImplicitVRLittleEndian,
+)
 
 from mirror.domain import InstanceRecord
 from mirror.errors import InvalidUid, StorageError, VerificationError
@@ -116,6 +121,42 @@ def file_md5(path: Path, chunk: int = 1 << 20) -> str:
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
     return digest.hexdigest()
+
+
+_UNDEFINED = 0xFFFFFFFF  # DICOM's undefined length: the value ends at a delimiter
+
+
+def check_dicom_complete(path: Path, *, label: str | None = None) -> None:
+    """Raise :class:`VerificationError` when *path* ends before its last data element does.
+
+    A body cut short at a clean chunk boundary still parses (pydicom reads what there is),
+    and where no MD5 or FileSize is there to compare (getSingleImage on v3), nothing else
+    would notice. Values are skipped, not read, so big pixel data cost nothing; a file
+    whose meta group length is absent, or deflated, is not checked.
+    """
+    label = label or path.name
+    try:
+        meta = pydicom.filereader.read_file_meta_info(path)
+        group_length = meta.get(Tag(0x0002, 0x0000))
+        syntax = str(meta.get("TransferSyntaxUID", ""))
+        if group_length is None or syntax == DeflatedExplicitVRLittleEndian:
+            return
+        end = start = 132 + 12 + int(group_length.value)  # preamble, DICM, (0002,0000)
+        with open(path, "rb") as fp:
+            fp.seek(start)
+            for raw in pydicom.filereader.data_element_generator(
+                    fp, syntax == ImplicitVRLittleEndian, syntax != ExplicitVRBigEndian,
+                    defer_size=4096):
+                length = getattr(raw, "length", _UNDEFINED)  # undefined SQs come parsed
+                end = fp.tell() if length == _UNDEFINED else raw.value_tell + length
+            size = os.fstat(fp.fileno()).st_size
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    except _PARSE_ERRORS as exc:
+        raise VerificationError(f"{label}: not a readable DICOM file ({exc})") from exc
+    if end > size:
+        raise VerificationError(f"{label}: cut short: {size} bytes, its last DICOM element "
+                                f"ends at {end}")
 
 
 def check_uids(found: DicomUids, *, series_uid: str, study_uid: str,
