@@ -181,3 +181,26 @@ def test_broken_sop_endpoints_fall_back_to_the_series_zip(mirror: Mirror,
     stats = sim.stats()
     assert set(stats["series"]) == set(release.revised_series_uids)
     assert image_downloads(stats) == len(release.revised_series_uids)
+
+
+def test_cut_single_images_never_land_even_without_sizes(tmp_path: Path, sim: SimulatorHandle,
+                                                          catalog_url: str) -> None:
+    """v3 lists no FileSize and has no MD5s: a cut getSingleImage body still parses as DICOM."""
+    mirror = write_mirror(tmp_path, base_url=sim.base_url("v3"), api="v3",
+                          collections=sim.collections(), catalog_url=catalog_url,
+                          verify="count", workers=6)
+    mirror.sync()
+    before = sim.ground_truth()
+    release = sim.publish_release(date.today(), revised=1)
+    sim.add_fault("getSingleImage", "truncate", fraction=0.5)  # a clean early end, always
+    sim.reset_stats()
+    truth = sim.ground_truth()
+
+    code, summary, err, problems = run_watched(mirror, truth=truth, before=before)
+
+    assert code == 0, err[-3000:]
+    assert problems == [] and summary["failed_series"] == []
+    assert_archive_matches(mirror.root, truth)
+    stats = sim.stats()
+    assert image_downloads(stats, "getSingleImage") >= 1  # tried, refused, then the ZIP
+    assert image_downloads(stats) == len(release.revised_series_uids)
