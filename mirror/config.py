@@ -96,6 +96,8 @@ class SyncSettings:
     on_remote_delete: str = "keep"
     max_delete_fraction: float = 0.1
     max_attempts: int = 5
+    retry_backoff: Duration = Duration(2.0)
+    retry_backoff_cap: Duration = Duration(300.0)
     lease: Duration = Duration(300.0)
 
 
@@ -177,6 +179,8 @@ def _validate(settings: Settings) -> Settings:
         (s.sync.max_attempts >= 1, "sync.max_attempts", "must be at least 1"),
         (s.sync.poll_interval > 0, "sync.poll_interval", "must be positive"),
         (s.sync.lease > 0, "sync.lease", "must be positive"),
+        (0 < s.sync.retry_backoff <= s.sync.retry_backoff_cap, "sync.retry_backoff",
+         "must be positive and at most sync.retry_backoff_cap"),
         (_valid_listen(s.daemon.listen), "daemon.listen", "must be HOST:PORT"),
     ]
     for ok, key, why in checks:

@@ -52,6 +52,8 @@ async def process_series(pool: Any, item: Any) -> Any:
         outcome.error = f"{type(exc).__name__}: {exc}"
         give_up = not exc.transient or item.attempts >= pool.settings.sync.max_attempts
         retry_at = None if give_up else retry_time(item.attempts, now=datetime.now(UTC),
+                                                   base=pool.settings.sync.retry_backoff,
+                                                   cap=pool.settings.sync.retry_backoff_cap,
                                                    error=exc)
         try:
             await pool.catalog.fail(item.series_uid, pool.owner, error=outcome.error,

@@ -20,7 +20,7 @@ from mirror import logs, scheduler, transfer
 from mirror.catalog import Catalog
 from mirror.config import Settings
 from mirror.domain import SeriesState
-from mirror.errors import StorageError
+from mirror.errors import MirrorError, SourceError, StorageError
 from mirror.planner import Plan
 from mirror.progress import make_reporter
 from mirror.tcia import TciaClient
@@ -67,57 +67,80 @@ async def prepare_archive(settings: Settings, catalog: Any, *,
 async def run_sync(settings: Settings, options: SyncOptions) -> int:
     """One-shot catch-up; returns the exit code (0 in sync, 1 some series failed)."""
     logs.configure(json=None if not options.as_json else True)
-    log = logs.get()
-    collections = list(settings.sync.collections)
     started = datetime.now(UTC)
     async with open_components(settings) as (client, catalog):
         if options.dry_run:
-            return await _dry_run(client, catalog, settings, collections, options)
-        await prepare_archive(settings, catalog)
-        await catalog.ensure_collections(collections)
-        run_id = await catalog.start_run(kind="sync", collections=collections)
-        await catalog.requeue(await _failed_in(catalog, collections), reason="new sync run")
-        plans = await _discover_all(client, catalog, settings, collections, options, log)
-        reporter = make_reporter(settings, plans, json_summary=options.as_json)
-        pool = Pool(client=client, catalog=catalog, settings=settings, collections=collections,
-                    on_outcome=reporter.outcome, progress=reporter)
-        with reporter:
-            stats = await pool.run(until_idle=True)
-        failed = await _failed_in(catalog, collections)
-        outcome = "failed" if failed else "ok"
-        counts = {"done": stats.done, "failed": len(failed), "retried": stats.retried,
-                  "bytes": stats.bytes}
-        await catalog.finish_run(run_id, outcome=outcome, counts=counts)
-    summary = {"outcome": outcome, "collections": collections, **counts,
-               "seconds": round((datetime.now(UTC) - started).total_seconds(), 3),
-               "plan": {c: p.summary() for c, p in plans.items()},
-               "failed_series": failed[:1000]}
+            return await _dry_run(client, catalog, settings, options)
+        summary = await _sync(client, catalog, settings, options)
+    summary["seconds"] = round((datetime.now(UTC) - started).total_seconds(), 3)
     if options.as_json:
         print(json.dumps(summary, indent=2))
     else:
-        log.info("sync finished", **{k: v for k, v in summary.items() if k != "plan"})
-    return 1 if failed else 0
+        logs.get().info("sync finished", **{k: v for k, v in summary.items()
+                                            if k not in ("plan", "errors")})
+    return 0 if summary["outcome"] == "ok" else 1
+
+
+async def _sync(client: Any, catalog: Any, settings: Settings,
+                options: SyncOptions) -> dict[str, Any]:
+    collections = list(settings.sync.collections)
+    await prepare_archive(settings, catalog)
+    await catalog.ensure_collections(collections)
+    run_id = await catalog.start_run(kind="sync", collections=collections)
+    await catalog.requeue([uid for uid, _ in await _failed_in(catalog, collections)],
+                          reason="new sync run")
+    plans, broken = await _discover_all(client, catalog, settings, collections, options)
+    reporter = make_reporter(settings, plans, json_summary=options.as_json)
+    pool = Pool(client=client, catalog=catalog, settings=settings, collections=collections,
+                on_outcome=reporter.outcome, progress=reporter)
+    with reporter:
+        stats = await pool.run(until_idle=True)
+    failed = await _failed_in(catalog, collections)
+    outcome = "failed" if failed or broken else "ok"
+    counts = {"done": stats.done, "failed": len(failed), "retried": stats.retried,
+              "bytes": stats.bytes}
+    await catalog.finish_run(run_id, outcome=outcome, counts=counts)
+    return {"outcome": outcome, "collections": collections, **counts,
+            "plan": {c: p.summary() for c, p in plans.items()},
+            "failed_collections": broken,
+            "failed_series": [uid for uid, _ in failed[:1000]],
+            "errors": dict(failed[:1000])}
 
 
 async def _discover_all(client: Any, catalog: Any, settings: Settings, collections: list[str],
-                        options: SyncOptions, log: Any) -> dict[str, Plan]:
+                        options: SyncOptions) -> tuple[dict[str, Plan], dict[str, str]]:
+    """Poll every collection; one that fails is reported, the others go on.
+
+    An unreachable source or refused credentials end the run (exit 3): no other
+    collection could do better.
+    """
+    log = logs.get()
     plans: dict[str, Plan] = {}
+    broken: dict[str, str] = {}
     for name in collections:
-        found = await scheduler.discover(client, catalog, name, settings=settings,
-                                         now=datetime.now(UTC), force_full=options.reconcile,
-                                         dry_run=options.dry_run)
+        try:
+            found = await scheduler.discover(client, catalog, name, settings=settings,
+                                             now=datetime.now(UTC),
+                                             force_full=options.reconcile,
+                                             dry_run=options.dry_run)
+        except SourceError:
+            raise
+        except MirrorError as exc:
+            broken[name] = f"{type(exc).__name__}: {exc}"
+            log.warning("discovery failed", collection=name, error=broken[name])
+            continue
         plans[name] = found.plan
         log.info("discovered", collection=name, mode=found.mode, **found.plan.summary())
-    return plans
+    return plans, broken
 
 
-async def _dry_run(client: Any, catalog: Any, settings: Settings, collections: list[str],
-                   options: SyncOptions) -> int:
-    log = logs.get()
-    plans = await _discover_all(client, catalog, settings, collections, options, log)
+async def _dry_run(client: Any, catalog: Any, settings: Settings, options: SyncOptions) -> int:
+    collections = list(settings.sync.collections)
+    plans, broken = await _discover_all(client, catalog, settings, collections, options)
     report = {c: p.summary() for c, p in plans.items()}
     if options.as_json:
-        print(json.dumps({"dry_run": True, "plan": report}, indent=2))
+        print(json.dumps({"dry_run": True, "plan": report, "failed_collections": broken},
+                         indent=2))
     else:
         for name, plan in report.items():
             print(f"{name}: add {plan['add']}, re-fetch {plan['refetch']}, repair "
@@ -125,11 +148,14 @@ async def _dry_run(client: Any, catalog: Any, settings: Settings, collections: l
                   f"{_human(plan['bytes'])} to fetch"
                   + (f", {plan['retire_held_back']} retirements held back (above "
                      f"max_delete_fraction)" if plan["retire_held_back"] else ""))
-    return 0
+        for name, error in broken.items():
+            print(f"{name}: discovery failed: {error}")
+    return 1 if broken else 0
 
 
-async def _failed_in(catalog: Any, collections: list[str]) -> list[str]:
-    return [row.series_uid async for row in catalog.iter_series(
+async def _failed_in(catalog: Any, collections: list[str]) -> list[tuple[str, str]]:
+    """(series UID, last error) of every series failed for good in *collections*."""
+    return [(row.series_uid, row.last_error or "") async for row in catalog.iter_series(
         states=[SeriesState.FAILED], collections=collections)]
 
 

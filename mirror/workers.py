@@ -28,9 +28,6 @@ from mirror.domain import SeriesState
 from mirror.errors import MirrorError
 from mirror.retry import backoff_delay
 
-#: Series-level retries (the second tier; requests were already retried in place).
-SERIES_BACKOFF_BASE = 2.0
-SERIES_BACKOFF_CAP = 300.0
 IDLE_RECHECK = 2.0
 
 
@@ -113,11 +110,13 @@ class PoolStats:
             self.retried += 1
 
 
-def retry_time(attempts: int, *, now: datetime, error: MirrorError,
+def retry_time(attempts: int, *, now: datetime, error: MirrorError, base: float, cap: float,
                rng: random.Random | None = None) -> datetime:
-    """When a transiently failed series is due again (full jitter, Retry-After honoured)."""
-    delay = backoff_delay(max(attempts, 1), base=SERIES_BACKOFF_BASE, cap=SERIES_BACKOFF_CAP,
-                          rng=rng)
+    """When a transiently failed series is due again (full jitter, Retry-After honoured).
+
+    This is the second tier of retries: the request was already retried in place.
+    """
+    delay = backoff_delay(max(attempts, 1), base=base, cap=cap, rng=rng)
     retry_after = getattr(error, "retry_after", None)
     if retry_after:
         delay = max(delay, float(retry_after))

@@ -9,7 +9,9 @@ import pytest
 from mirror.daemon import next_poll_at
 from mirror.errors import PermanentApiError, TransientApiError
 from mirror.scheduler import needs_full_listing
-from mirror.workers import SERIES_BACKOFF_CAP, retry_time
+from mirror.workers import retry_time
+
+CAP = 300.0
 
 NOW = datetime(2026, 1, 10, 12, tzinfo=UTC)
 WEEK = 7 * 86400.0
@@ -49,11 +51,12 @@ def test_series_retry_time_grows_and_is_capped() -> None:
     err = TransientApiError("503", endpoint="getImage", status=503)
     rng = random.Random(3)
     for attempt in range(1, 30):
-        delay = (retry_time(attempt, now=NOW, error=err, rng=rng) - NOW).total_seconds()
-        assert 0 <= delay <= SERIES_BACKOFF_CAP
+        delay = (retry_time(attempt, now=NOW, error=err, base=2, cap=CAP, rng=rng)
+                 - NOW).total_seconds()
+        assert 0 <= delay <= CAP
 
 
 def test_series_retry_time_honours_retry_after() -> None:
     err = TransientApiError("429", endpoint="getImage", status=429, retry_after=120)
-    assert retry_time(1, now=NOW, error=err) - NOW >= timedelta(seconds=120)
+    assert retry_time(1, now=NOW, error=err, base=2, cap=CAP) - NOW >= timedelta(seconds=120)
     assert not PermanentApiError("400").transient

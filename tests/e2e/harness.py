@@ -76,6 +76,8 @@ collections = {json.dumps(collections)}
 workers = {workers}
 verify = "{verify}"
 max_attempts = 3
+retry_backoff = "200ms"
+retry_backoff_cap = "2s"
 lease = "{lease}"
 {extra}
 """)

@@ -78,3 +78,13 @@ def test_dry_run_plans_and_changes_nothing(mirror: Mirror, simulator: Any) -> No
     assert f'"add": {total}' in proc.stdout
     assert not mirror.root.exists() or not any(mirror.root.rglob("*.dcm"))
     assert mirror.sync()["done"] == total
+
+
+def test_failed_discovery_is_reported_in_the_summary(mirror: Mirror, simulator: Any) -> None:
+    simulator.add_fault("getSeries", "status", status=500)
+    proc = mirror.run("sync", "--json")
+    assert proc.returncode == 1
+    summary = json.loads(proc.stdout)
+    assert summary["outcome"] == "failed"
+    assert set(summary["failed_collections"]) == set(simulator.collections())
+    assert all("500" in error for error in summary["failed_collections"].values())
