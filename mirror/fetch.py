@@ -21,6 +21,7 @@ import anyio
 from mirror import layout, transfer, verify
 from mirror.domain import InstanceRecord
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
+from mirror.tcia import parsing
 
 #: Repair instance by instance only while at most this share of the series is missing.
 REPAIR_MAX_MISSING = 0.5
@@ -35,8 +36,8 @@ async def process_series(pool: Any, item: Any) -> Any:
     outcome = Outcome(item.series_uid, item.collection, "done", attempt=item.attempts)
     staging = await anyio.to_thread.run_sync(layout.new_staging_dir, root, item.series_uid)
     try:
-        final = layout.series_dir(root, item.collection, item.patient_id, item.study_uid,
-                                  item.series_uid, layout=pool.settings.archive.layout)
+        final = final_dir(root, pool.settings.archive.layout, item)
+        await anyio.to_thread.run_sync(_refuse_foreign_series, final, item.series_uid)
         mode, instances = await _fetch(pool, item, final, staging)
         await pool.catalog.complete(
             item.series_uid, pool.owner, local_path=str(final.relative_to(root)),
@@ -65,6 +66,40 @@ async def process_series(pool: Any, item: Any) -> Any:
         await anyio.to_thread.run_sync(shutil.rmtree, staging, True)
     outcome.seconds = time.monotonic() - started
     return outcome
+
+
+def final_dir(root: Path, layout_name: str, item: Any) -> Path:
+    """Where *item* lives in the archive.
+
+    In the ``descriptive`` layout a series keeps the path it was first stored at: its
+    descriptions may change upstream, and a moving directory would leave a stale copy.
+    """
+    if layout_name != "descriptive":
+        return layout.series_dir(root, item.collection, item.patient_id, item.study_uid,
+                                 item.series_uid, layout=layout_name)
+    if item.local_path and layout.is_inside(root, root / item.local_path):
+        return root / item.local_path
+    raw = item.raw or {}
+    info = layout.DescriptiveInfo(
+        study_date=parsing.to_date(raw.get("StudyDate")), study_id=raw.get("StudyID"),
+        study_description=raw.get("StudyDesc") or raw.get("StudyDescription"),
+        series_number=item.series_number, series_description=item.description)
+    return layout.series_dir(root, item.collection, item.patient_id, item.study_uid,
+                             item.series_uid, layout="descriptive", descriptive=info)
+
+
+def _refuse_foreign_series(final: Path, series_uid: str) -> None:
+    """Never replace a directory that holds another series (descriptive names can collide)."""
+    if not final.is_dir():
+        return
+    for path in sorted(final.glob("*.dcm"))[:3]:
+        try:
+            found = verify.read_dicom_uids(path).series_uid
+        except MirrorError:
+            continue  # damaged files are repaired, not a collision
+        if found != series_uid:
+            raise StorageError(f"{final} already holds series {found}; refusing to store "
+                               f"series {series_uid} there (archive path collision)")
 
 
 async def _fetch(pool: Any, item: Any, final: Path,

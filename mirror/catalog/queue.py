@@ -26,6 +26,7 @@ _CLAIMED_COLUMNS = (
     S.c.series_uid, ST.c.study_uid, P.c.patient_id, C.c.name.label("collection"),
     S.c.image_count, S.c.file_size, S.c.remote_timestamp, S.c.attempts, S.c.repair,
     S.c.local_path, S.c.local_instance_count, S.c.lease_expires_at,
+    S.c.series_number, S.c.description, S.c.raw,
 )
 _RELEASED = {"lease_owner": None, "lease_expires_at": None, "needs_refetch": False}
 

@@ -63,6 +63,10 @@ class ClaimedSeries:
     local_path: str | None
     local_instance_count: int | None
     lease_expires_at: datetime
+    #: for the ``descriptive`` archive layout (study date and descriptions live in raw)
+    series_number: int | None = None
+    description: str | None = None
+    raw: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,7 +54,7 @@ def clean_env() -> dict[str, str]:
 
 def write_mirror(tmp: Path, *, base_url: str, api: str, collections: list[str],
                  catalog_url: str, extra: str = "", workers: int = 4,
-                 verify: str = "md5", lease: str = "30s") -> Mirror:
+                 verify: str = "md5", lease: str = "30s", layout: str = "uid") -> Mirror:
     root = tmp / "archive"
     config = tmp / "tcia-mirror.toml"
     config.write_text(f"""
@@ -67,6 +67,7 @@ read_timeout = "10s"
 
 [archive]
 root = "{root}"
+layout = "{layout}"
 
 [catalog]
 url = "{catalog_url}"

@@ -88,3 +88,26 @@ def test_failed_discovery_is_reported_in_the_summary(mirror: Mirror, simulator: 
     assert summary["outcome"] == "failed"
     assert set(summary["failed_collections"]) == set(simulator.collections())
     assert all("500" in error for error in summary["failed_collections"].values())
+
+
+def test_descriptive_layout_names_studies_and_series_like_the_retriever(
+        tmp_path: Path, simulator: Any) -> None:
+    mirror = write_mirror(tmp_path, base_url=simulator.base_url("nbia-v1"), api="nbia-v1",
+                          collections=simulator.collections(), layout="descriptive",
+                          catalog_url=f"sqlite+aiosqlite:///{tmp_path}/catalog.db")
+    assert mirror.sync()["outcome"] == "ok"
+    truth = simulator.ground_truth()
+    stored = {p.name: p for p in mirror.root.rglob("*.dcm") if ".staging" not in p.parts}
+    for series in truth.values():
+        for sop, inst in series.instances.items():
+            path = stored.pop(f"{sop}.dcm")
+            assert path.stat().st_size == inst.size
+            study_dir, series_dir = path.parent.parent.name, path.parent.name
+            assert study_dir.endswith(series.study_uid[-5:]) and study_dir != series.study_uid
+            assert series_dir.endswith(series.series_uid[-5:])
+            assert path.parent.parent.parent.name == series.patient_id
+    assert not stored
+    assert mirror.run("verify").returncode == 0
+    simulator.reset_stats()
+    assert mirror.sync()["done"] == 0
+    assert image_requests(simulator.stats()) == 0
