@@ -37,16 +37,12 @@ RUN if [ -n "${PIP_CERT:-}" ]; then export PIP_CERT; else unset PIP_CERT; fi \
  && pip install -r /tmp/requirements.txt "setuptools>=68" wheel \
  && rm /tmp/requirements.txt
 
-# The package itself: no network needed, seconds to rebuild. mirror.catalog.migrate
-# looks for Alembic's migrations/ next to the package's parent directory (the checkout
-# root in development), so they go beside it in site-packages.
+# The package itself: no network needed, seconds to rebuild. Alembic's migrations/
+# ship inside it as mirror/_migrations (see pyproject.toml).
 COPY README.md /src/README.md
 COPY mirror /src/mirror
 COPY migrations /src/migrations
 RUN pip install --no-deps --no-build-isolation /src \
- && site="$(python3 -c 'import mirror, pathlib; print(pathlib.Path(mirror.__file__).resolve().parents[1])')" \
- && cp -r /src/migrations "$site/migrations" \
- && python3 -m compileall -q "$site/migrations" \
  && rm -rf /src
 
 # A fixed uid so that bind-mounted host directories can be chowned to match.

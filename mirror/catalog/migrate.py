@@ -21,8 +21,15 @@ from mirror.errors import CatalogError
 if TYPE_CHECKING:
     from alembic.config import Config
 
-#: The repository's ``migrations/`` folder (the package is installed from the checkout).
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+def _migrations_dir() -> Path:
+    """The checkout's ``migrations/`` (editable install), else the copy shipped in the
+    package as ``mirror/_migrations`` (a wheel or a plain ``pip install .``)."""
+    here = Path(__file__).resolve()
+    checkout = here.parents[2] / "migrations"
+    return checkout if (checkout / "env.py").is_file() else here.parents[1] / "_migrations"
+
+
+MIGRATIONS_DIR = _migrations_dir()
 #: The newest revision in migrations/versions (a test keeps it equal to Alembic's head).
 #: Knowing it without Alembic lets a catalog that is already current open without
 #: importing Alembic at all, which is most of a no-op sync's start-up time.
