@@ -225,6 +225,9 @@ async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dic
         finally:
             sink.close()
         _check_known_md5(item, sop, sink.md5, known)
+        if pool.settings.sync.verify == "md5":
+            _check_server_md5(item, sop, sink.md5,
+                              await pool.client.get_md5_hash_for_image(sop))
         got.append(await anyio.to_thread.run_sync(_store_single, tmp, files, item, sop, sink.md5))
     if not _counts_match(item, got) or len(got) != len(set(wanted)):
         raise VerificationError(
@@ -244,6 +247,14 @@ def _check_known_md5(item: Any, sop: str, md5: str, known: dict[str, InstanceRec
     if sop in known and known[sop].md5 and known[sop].md5 != md5:
         raise VerificationError(f"series {item.series_uid}: SOP {sop} has MD5 {md5}, the "
                                 f"catalog recorded {known[sop].md5}")
+
+
+def _check_server_md5(item: Any, sop: str, md5: str, expected: str | None) -> None:
+    """A new instance of a revised series must match the server's own MD5, where the
+    dialect has one (getMD5HashForImage; v3 has none and an empty answer means unknown)."""
+    if expected and expected != md5:
+        raise VerificationError(f"series {item.series_uid}: SOP {sop} has MD5 {md5}, the "
+                                f"server lists {expected}")
 
 
 def _store_single(tmp: Path, files: Path, item: Any, sop: str, md5: str) -> Any:

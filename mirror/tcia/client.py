@@ -185,6 +185,16 @@ class TciaClient:
         records = await self._records("getSOPInstanceUIDs", {"SeriesInstanceUID": series_uid})
         return parsing.sop_uids(records)
 
+    async def get_md5_hash_for_image(self, sop_uid: str) -> str | None:
+        """The server's MD5 of one instance (NBIA), or None where the dialect or the
+        server has none (v3; an empty answer)."""
+        if not self.dialect.supports(dialects.MD5_ENDPOINT):
+            return None
+        wire, method, params = self._request(dialects.MD5_ENDPOINT, {"SOPInstanceUID": sop_uid})
+        url = self._url(dialects.MD5_ENDPOINT, wire)
+        _, _, body = await self._transport.fetch(wire, method, url, params=params)
+        return parsing.md5_text(body)
+
     async def get_updated_series(self, since: date) -> list[RemoteSeries]:
         """Series released on or after *since*, every collection (NBIA only)."""
         key, value = dialects.updated_since_param(self.dialect, since)

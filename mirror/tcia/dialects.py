@@ -74,10 +74,14 @@ V3 = Dialect(
     date_inclusive=False,  # unconfirmed: asking one day early only adds a harmless superset
 )
 
+#: The per-instance MD5 endpoint: NBIA only, misspelled on v1 (path and parameter).
+MD5_ENDPOINT = "getM5HashForImage"
+
 NBIA_V1 = Dialect(
     name="nbia-v1",
-    endpoints=_COMMON,
-    param_renames={("getPatient", "PatientID"): "PatientId"},
+    endpoints={**_COMMON, MD5_ENDPOINT: "getM5HashForImage"},
+    param_renames={("getPatient", "PatientID"): "PatientId",
+                   (MD5_ENDPOINT, "SOPInstanceUID"): "SOPInstanceUid"},
     date_param="Date",
     date_format="%Y/%m/%d",
     date_inclusive=False,
@@ -86,7 +90,8 @@ NBIA_V1 = Dialect(
 
 NBIA_V4 = Dialect(
     name="nbia-v4",
-    endpoints={**_COMMON, "getSeriesMetaData": "getSeriesMetadata"},
+    endpoints={**_COMMON, "getSeriesMetaData": "getSeriesMetadata",
+               MD5_ENDPOINT: "getMD5HashForImage"},
     param_renames={
         ("getPatient", "PatientID"): "PatientId",
         ("getSeriesMetaData", "SeriesInstanceUID"): "list",

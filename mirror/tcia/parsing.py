@@ -221,5 +221,11 @@ def to_series_size(records: list[dict[str, Any]]) -> SeriesSize:
                       object_count=to_int(record.get("ObjectCount")))
 
 
+def md5_text(body: bytes) -> str | None:
+    """A text/plain MD5 answer: 32 hex digits, or None when empty or malformed."""
+    text = body.decode("ascii", "replace").strip().lower()
+    return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
+
+
 def sop_uids(records: Iterable[Mapping[str, Any]]) -> list[str]:
     return value_list(records, "SOPInstanceUID")

@@ -111,3 +111,22 @@ def test_descriptive_layout_names_studies_and_series_like_the_retriever(
     simulator.reset_stats()
     assert mirror.sync()["done"] == 0
     assert image_requests(simulator.stats()) == 0
+
+
+def test_new_instances_of_a_revised_series_are_checked_against_the_server_md5(
+        tmp_path: Path, simulator: Any) -> None:
+    mirror = write_mirror(tmp_path, base_url=simulator.base_url("nbia-v4"), api="nbia-v4",
+                          collections=simulator.collections(),
+                          catalog_url=f"sqlite+aiosqlite:///{tmp_path}/catalog.db")
+    mirror.sync()
+    simulator.publish_release(date.today(), revised=1)
+    simulator.add_fault("getSingleImage", "corrupt", count=1)
+    simulator.reset_stats()
+    summary = mirror.sync()
+    assert summary["outcome"] == "ok", summary
+    stats = simulator.stats()
+    assert stats["requests"].get("nbia-v4:getMD5HashForImage", 0) >= 1
+    # the corrupt instance parses and has the right size: only its MD5 gives it away,
+    # and the repair falls back to the verified ZIP
+    assert image_requests(stats) == 1
+    assert_archive_matches(mirror.root, simulator.ground_truth())

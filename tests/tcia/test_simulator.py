@@ -206,3 +206,15 @@ async def test_raw_query(simulator: SimulatorHandle, api: str) -> None:
     async with sim_client(simulator, api) as c:
         rows = await c.query("getSeries", {"Collection": coll})
     assert {r["SeriesInstanceUID"] for r in rows} == set(simulator.ground_truth(coll))
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_md5_hash_for_image(simulator: SimulatorHandle, api: str) -> None:
+    series = next(iter(simulator.ground_truth().values()))
+    sop, inst = next(iter(series.instances.items()))
+    async with sim_client(simulator, api) as client:
+        got = await client.get_md5_hash_for_image(sop)
+        unknown = await client.get_md5_hash_for_image("1.2.3.4")
+    # v3 has no per-instance MD5 endpoint; NBIA v1 spells it getM5HashForImage
+    assert got == (None if api == "v3" else inst.md5)
+    assert unknown is None
