@@ -21,6 +21,22 @@ FAULT_HELP = (
     "getImage:reset=100000:rate=0.2, getImage:hostile=dotdot, '*:latency=0.2'.")
 
 
+def _credentials_from(path: str, api_key: str | None, auth: bool,
+                      accounts: dict[str, str]) -> tuple[str | None, bool]:
+    """Take the credentials a mirror config will present (flags still win)."""
+    from mirror.config import load_settings
+
+    try:
+        source = load_settings(path).source
+    except MirrorError as exc:
+        click.echo(f"tcia-mirror: error: {exc.message}", err=True)
+        sys.exit(exc.exit_code)
+    if source.username:
+        accounts.setdefault(source.username, source.password)
+        auth = True
+    return api_key or source.api_key or None, auth
+
+
 def _users(values: tuple[str, ...]) -> dict[str, str]:
     users = {}
     for item in values:
@@ -58,19 +74,26 @@ def _users(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--fault", "faults", multiple=True, help=FAULT_HELP)
 @click.option("--fault-seed", default=0, show_default=True, type=int,
               help="Seed of the fault RNG (rate=...).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="A tcia-mirror config whose [source] credentials the simulator then "
+                   "requires: api_key for v3, username/password (token auth) for NBIA.")
 def simulate(host: str, port: int, seed: int, data_dir: str, collections: int, patients: int,
              studies: int, series: int, instances: int, instance_size: int,
              api_key: str | None, auth: bool, users: tuple[str, ...], token_ttl: float,
-             faults: tuple[str, ...], fault_seed: int) -> None:
+             faults: tuple[str, ...], fault_seed: int, config_path: str | None) -> None:
     """Run the offline TCIA simulator (v3, NBIA v1 and v4, token endpoint, /_sim/ admin)."""
     from mirror.simulator.model import DatasetSpec
     from mirror.simulator.runner import run
+
+    accounts = _users(users)
+    if config_path is not None:
+        api_key, auth = _credentials_from(config_path, api_key, auth, accounts)
 
     spec = DatasetSpec(seed=seed, collections=collections, patients=patients, studies=studies,
                        series=series, instances=instances, instance_size=instance_size)
     try:
         run(Path(data_dir), spec, host=host, port=port, api_key=api_key, auth=auth,
-            users=_users(users), token_ttl=token_ttl, faults=faults, fault_seed=fault_seed)
+            users=accounts, token_ttl=token_ttl, faults=faults, fault_seed=fault_seed)
     except MirrorError as exc:
         click.echo(f"tcia-mirror: error: {exc.message}", err=True)
         sys.exit(exc.exit_code)

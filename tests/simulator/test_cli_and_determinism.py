@@ -94,3 +94,40 @@ async def test_zip_bytes_are_deterministic(tmp_path: Path) -> None:
             raw = await fetch(sim.base_url("nbia-v1") + "/getImage", SeriesInstanceUID=uid)
             bodies.append(raw.body)
     assert bodies[0] == bodies[1]
+
+
+def test_simulate_takes_credentials_from_a_mirror_config(tmp_path: Path) -> None:
+    config = tmp_path / "tcia-mirror.toml"
+    config.write_text('[source]\napi_key = "k3y"\nusername = "alice"\npassword = "pw"\n')
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mirror", "simulate", "--port", "0", "--data",
+         str(tmp_path / "data"), "--patients", "1", "--config", str(config)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        lines = dict(proc.stdout.readline().split() for _ in range(5))
+        assert _get(lines["v3"] + "/getCollectionValues?format=json")[0] == 401
+        request = urllib.request.Request(lines["v3"] + "/getCollectionValues?format=json",
+                                         headers={"api_key": "k3y"})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            assert resp.status == 200
+        form = b"grant_type=password&username=alice&password=pw&client_id=NBIA"
+        with urllib.request.urlopen(lines["token"], data=form, timeout=30) as resp:
+            assert "access_token" in json.loads(resp.read())
+        series = json.loads(_get(lines["nbia-v4"] + "/getSeries")[1])[0]["SeriesInstanceUID"]
+        assert _get(f"{lines['nbia-v4']}/getImage?SeriesInstanceUID={series}")[0] == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert code == 0
+
+
+def test_simulate_rejects_a_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text("[source]\napi_kee = 1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mirror", "simulate", "--port", "0", "--data", str(tmp_path),
+         "--config", str(config)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 2 and "source.api_kee" in proc.stderr
