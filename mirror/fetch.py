@@ -174,8 +174,6 @@ def _fresh_dir(path: Path) -> Path:
 
 def _intact_on_disk(final: Path, item: Any, known: dict[str, InstanceRecord]) -> dict[str, Any]:
     """SOP UID -> instance for the files on disk that parse and match what we recorded."""
-    if not final.is_dir():
-        return {}
     found = verify.scan_series_dir(final, series_uid=item.series_uid, study_uid=item.study_uid)
     return {i.sop_uid: i for i in found
             if i.sop_uid not in known or known[i.sop_uid].md5 == i.md5}

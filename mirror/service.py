@@ -18,6 +18,7 @@ import anyio
 
 from mirror import logs, scheduler, transfer
 from mirror.catalog import Catalog
+from mirror.catalog.status import human_bytes
 from mirror.config import Settings
 from mirror.domain import SeriesState
 from mirror.errors import MirrorError, SourceError, StorageError
@@ -145,7 +146,7 @@ async def _dry_run(client: Any, catalog: Any, settings: Settings, options: SyncO
         for name, plan in report.items():
             print(f"{name}: add {plan['add']}, re-fetch {plan['refetch']}, repair "
                   f"{plan['repair']}, retire {plan['retire']}, unchanged {plan['unchanged']}, "
-                  f"{_human(plan['bytes'])} to fetch"
+                  f"{human_bytes(plan['bytes'])} to fetch"
                   + (f", {plan['retire_held_back']} retirements held back (above "
                      f"max_delete_fraction)" if plan["retire_held_back"] else ""))
         for name, error in broken.items():
@@ -157,15 +158,6 @@ async def _failed_in(catalog: Any, collections: list[str]) -> list[tuple[str, st
     """(series UID, last error) of every series failed for good in *collections*."""
     return [(row.series_uid, row.last_error or "") async for row in catalog.iter_series(
         states=[SeriesState.FAILED], collections=collections)]
-
-
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.1f} {unit}" if unit != "B" else f"{int(size)} B"
-        size /= 1000
-    return f"{n} B"
 
 
 async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:

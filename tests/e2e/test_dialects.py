@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mirror.catalog import Catalog
+from mirror.catalog.status import human_bytes
 from mirror.simulator.testing import SimulatorHandle, start_simulator
 from tests.e2e.harness import assert_archive_matches, image_downloads, write_mirror
 
@@ -73,7 +74,7 @@ def test_dry_run_names_adds_refetches_and_bytes(tmp_path: Path, simulator: Any,
 
     plan = mirror.run("sync", "--dry-run", check=True).stdout
     assert f"{name}: add {len(truth)}, re-fetch 0, repair 0, retire 0" in plan, plan
-    assert f"{human(total)} to fetch" in plan, plan
+    assert f"{human_bytes(total)} to fetch" in plan, plan
     assert not mirror.root.exists() or not any(mirror.root.rglob("*.dcm"))
     assert image_downloads(simulator.stats(), "getImage", "getImageWithMD5Hash") == 0
 
@@ -86,20 +87,10 @@ def test_dry_run_names_adds_refetches_and_bytes(tmp_path: Path, simulator: Any,
     bytes_planned = sum(new[uid].file_size
                         for uid in (*release.new_series_uids, *release.revised_series_uids))
     assert f"{name}: add 1, re-fetch 0, repair 1, retire 0" in plan, plan
-    assert f"{human(bytes_planned)} to fetch" in plan, plan
+    assert f"{human_bytes(bytes_planned)} to fetch" in plan, plan
     assert image_downloads(simulator.stats(), "getImage", "getImageWithMD5Hash") == 0
     assert mirror.sync()["done"] == 2  # the dry run changed nothing: both still to do
     assert_archive_matches(mirror.root, new)
-
-
-def human(n: int) -> str:
-    """The dry run's byte format (1000-based units, one decimal)."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000:
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 @pytest.fixture
