@@ -86,6 +86,19 @@ class CatalogSettings:
 
 
 @dataclass(frozen=True)
+class SubsetFilter:
+    """``[sync.filters."NAME"]``: None = the key is not set here (inherit ``[sync]``)."""
+
+    modalities: tuple[str, ...] | None = None
+    body_parts: tuple[str, ...] | None = None
+    patients: tuple[str, ...] | None = None
+
+
+#: ``[sync.filters]``: (collection name, its filter) pairs, a tuple so settings stay hashable.
+FilterTable = tuple[tuple[str, SubsetFilter], ...]
+
+
+@dataclass(frozen=True)
 class SyncSettings:
     collections: tuple[str, ...] = ("LIDC-IDRI",)
     workers: int = 8
@@ -99,6 +112,11 @@ class SyncSettings:
     retry_backoff: Duration = Duration(2.0)
     retry_backoff_cap: Duration = Duration(300.0)
     lease: Duration = Duration(300.0)
+    # subsets (mirror.filters): empty = everything
+    modalities: tuple[str, ...] = ()
+    body_parts: tuple[str, ...] = ()
+    patients: tuple[str, ...] = ()
+    filters: FilterTable = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +163,8 @@ def _coerce(key: str, kind: Any, value: Any) -> Any:
         elif kind is str:
             if isinstance(value, str):
                 return value
+        elif kind == FilterTable:
+            return _filter_table(key, value)
         elif kind == tuple[str, ...]:
             if from_env:
                 return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -270,3 +290,24 @@ def public_view(settings: Settings) -> dict[str, dict[str, Any]]:
     catalog_url = out["catalog"]["url"]
     out["catalog"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", catalog_url)
     return out
+
+
+def _filter_table(key: str, value: Any) -> FilterTable:
+    """``{"NAME": {"modalities": [...]}, ...}`` -> FilterTable; unknown keys name themselves."""
+    if isinstance(value, str):
+        raise ConfigError(f"{key}: cannot be set from the environment; use the config file")
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{key}: must be a table of [{key}.\"COLLECTION\"] tables")
+    known = get_type_hints(SubsetFilter)
+    out = []
+    for name, table in value.items():
+        if not isinstance(table, Mapping):
+            raise ConfigError(f"{key}.{name}: must be a table")
+        for sub in table:
+            if sub not in known:
+                raise ConfigError(f"unknown config key {key}.\"{name}\".{sub} (expected "
+                                  f"{', '.join(known)})")
+        out.append((str(name), SubsetFilter(**{
+            sub: _coerce(f"{key}.{name}.{sub}", tuple[str, ...], raw)
+            for sub, raw in table.items()})))
+    return tuple(out)

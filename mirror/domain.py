@@ -98,6 +98,7 @@ class RemoteSeries:
     series_number: int | None = None
     description: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    body_part: str | None = None  # BodyPartExamined: used by [sync] body_parts filters
 
 
 @dataclass(frozen=True, slots=True)

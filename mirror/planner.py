@@ -36,6 +36,10 @@ class Plan:
     bytes_to_fetch: int = 0
     #: retirements refused because they exceeded max_delete_fraction
     retire_held_back: int = 0
+    #: listed series outside the [sync] filters (never fetched, never retired), and how
+    #: many of those the archive already holds from a wider filter (kept as they are)
+    out_of_scope: int = 0
+    out_of_scope_kept: int = 0
 
     def merge(self, other: Plan) -> Plan:
         return Plan(
@@ -46,6 +50,8 @@ class Plan:
             unchanged=self.unchanged + other.unchanged,
             bytes_to_fetch=self.bytes_to_fetch + other.bytes_to_fetch,
             retire_held_back=self.retire_held_back + other.retire_held_back,
+            out_of_scope=self.out_of_scope + other.out_of_scope,
+            out_of_scope_kept=self.out_of_scope_kept + other.out_of_scope_kept,
         )
 
     def summary(self) -> dict[str, int]:
@@ -53,6 +59,7 @@ class Plan:
             "add": len(self.add), "refetch": len(self.refetch), "repair": len(self.repair),
             "retire": len(self.retire), "unchanged": self.unchanged,
             "bytes": self.bytes_to_fetch, "retire_held_back": self.retire_held_back,
+            "out_of_scope": self.out_of_scope, "out_of_scope_kept": self.out_of_scope_kept,
         }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from mirror import layout
+from mirror import filters, layout
 from mirror.config import Settings
 from mirror.domain import RemoteSeries, SeriesState
 from mirror.errors import MirrorError
@@ -43,16 +43,22 @@ async def discover(client: Any, catalog: Any, collection: str, *, settings: Sett
                    now: datetime, force_full: bool = False, dry_run: bool = False) -> Discovery:
     """Poll one collection, record what is new or changed, and advance its watermark."""
     sync = settings.sync
+    root = Path(settings.archive.root)
+    scope = filters.scope_for(sync, collection)
+    # a changed filter is planned from a full listing: a widened one must find series
+    # that no incremental poll would report again
+    rescope = await anyio.to_thread.run_sync(filters.remembered, root, collection) != scope.key()
     info = await catalog.get_collection(collection)
     full = needs_full_listing(info, now=now, reconcile_interval=sync.reconcile_interval,
-                              force=force_full)
+                              force=force_full or rescope)
     try:
         if full:
-            plan = await _full_listing(client, catalog, collection, settings, dry_run)
+            plan = await _full_listing(client, catalog, collection, settings, dry_run, scope)
         else:
             since = info.watermark - timedelta(days=sync.overlap_days)
             plan = await _apply(catalog, collection,
-                                _incremental_listing(client, collection, since), dry_run)
+                                _incremental_listing(client, collection, since), dry_run,
+                                scope)
     except MirrorError as exc:
         if not dry_run:
             await catalog.record_poll(collection, at=now, ok=False, error=str(exc))
@@ -60,19 +66,20 @@ async def discover(client: Any, catalog: Any, collection: str, *, settings: Sett
     if not dry_run:
         await catalog.record_poll(collection, at=now, ok=True, watermark=now.date(),
                                   reconciled=full)
+        await anyio.to_thread.run_sync(filters.remember, root, collection, scope)
     return Discovery(collection, "full" if full else "incremental", plan)
 
 
 async def _full_listing(client: Any, catalog: Any, collection: str, settings: Settings,
-                        dry_run: bool) -> Plan:
-    seen: set[str] = set()
+                        dry_run: bool, scope: filters.Scope = filters.EVERYTHING) -> Plan:
+    seen: set[str] = set()  # filtered out or not: a series still listed is never retired
 
     async def listing() -> AsyncIterator[RemoteSeries]:
         async for record in client.iter_series(collection=collection):
             seen.add(record.series_uid)
             yield record
 
-    plan = await _apply(catalog, collection, listing(), dry_run)
+    plan = await _apply(catalog, collection, listing(), dry_run, scope)
     snapshot = await catalog.series_snapshot(collection)
     active = {uid for uid, snap in snapshot.items() if snap.state is not SeriesState.RETIRED}
     retire = plan_retirements(active, seen, max_delete_fraction=settings.sync.max_delete_fraction)
@@ -110,17 +117,34 @@ def _in_collection(record: RemoteSeries, collection: str) -> bool:
 
 
 async def _apply(catalog: Any, collection: str, listing: AsyncIterator[RemoteSeries],
-                 dry_run: bool) -> Plan:
+                 dry_run: bool, scope: filters.Scope = filters.EVERYTHING) -> Plan:
     plan = Plan()
     batch: list[RemoteSeries] = []
     async for record in listing:
         batch.append(record)
         if len(batch) >= BATCH:
-            plan = plan.merge(await _apply_batch(catalog, collection, batch, dry_run))
+            plan = plan.merge(await _apply_scoped(catalog, collection, batch, dry_run, scope))
             batch = []
     if batch:
-        plan = plan.merge(await _apply_batch(catalog, collection, batch, dry_run))
+        plan = plan.merge(await _apply_scoped(catalog, collection, batch, dry_run, scope))
     return plan
+
+
+async def _apply_scoped(catalog: Any, collection: str, batch: Sequence[RemoteSeries],
+                        dry_run: bool, scope: filters.Scope) -> Plan:
+    """Plan the series the filter keeps; count (and dequeue) the ones it leaves out."""
+    if scope.everything:
+        return await _apply_batch(catalog, collection, batch, dry_run)
+    kept, dropped = filters.split({r.series_uid: r for r in batch}.values(), scope)
+    plan = await _apply_batch(catalog, collection, kept, dry_run) if kept else Plan()
+    if not dropped:
+        return plan
+    snapshot = await catalog.series_snapshot(collection, [r.series_uid for r in dropped])
+    on_disk = {uid for uid, snap in snapshot.items() if snap.local_instance_count}
+    waiting = [uid for uid in snapshot if uid not in on_disk]
+    if waiting and not dry_run:
+        await catalog.forget_unfetched(waiting)
+    return plan.merge(Plan(out_of_scope=len(dropped), out_of_scope_kept=len(on_disk)))
 
 
 async def _apply_batch(catalog: Any, collection: str, batch: Sequence[RemoteSeries],

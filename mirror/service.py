@@ -148,7 +148,10 @@ async def _dry_run(client: Any, catalog: Any, settings: Settings, options: SyncO
                   f"{plan['repair']}, retire {plan['retire']}, unchanged {plan['unchanged']}, "
                   f"{human_bytes(plan['bytes'])} to fetch"
                   + (f", {plan['retire_held_back']} retirements held back (above "
-                     f"max_delete_fraction)" if plan["retire_held_back"] else ""))
+                     f"max_delete_fraction)" if plan["retire_held_back"] else "")
+                  + (f", {plan['out_of_scope']} out of scope (not fetched; "
+                     f"{plan['out_of_scope_kept']} already on disk kept)"
+                     if plan["out_of_scope"] else ""))
         for name, error in broken.items():
             print(f"{name}: discovery failed: {error}")
     return 1 if broken else 0

@@ -8,9 +8,10 @@ from mirror.catalog.discovery import DiscoveryOps
 from mirror.catalog.queue import QueueOps
 from mirror.catalog.records import NotInitialised
 from mirror.catalog.reports import ReportOps
+from mirror.catalog.scope import ScopeOps
 
 
-class Catalog(DiscoveryOps, QueueOps, ReportOps):
+class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps):
     """The mirror's memory and work queue, on SQLite or Postgres.
 
     Open with :meth:`open`, close with :meth:`close`. All datetimes in and out are

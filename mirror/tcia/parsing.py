@@ -189,6 +189,7 @@ def to_study(record: Mapping[str, Any], collection: str | None = None) -> Remote
         study_date=to_date(record.get("StudyDate")),
         series_count=to_int(record.get("SeriesCount")),
         raw=dict(record),
+        body_part=to_str(first(record, "BodyPartExamined", "Body Part Examined")),
     )
 
 
