@@ -102,11 +102,17 @@ def worker(config_path: str | None) -> None:
 @cli.command()
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def status(config_path: str | None, as_json: bool) -> None:
+@click.option("--failed", "failed", is_flag=True,
+              help="List the failed series with their last error instead.")
+def status(config_path: str | None, as_json: bool, failed: bool) -> None:
     """Per collection: series total / done / queued / failed, bytes, last poll, watermark."""
     from mirror.catalog import status as catalog_status
 
     settings = _settings(config_path)
+    if failed:
+        data = _run(catalog_status.collect_overview, settings.catalog.url)
+        click.echo(catalog_status.render_failed(data["failed"], as_json=as_json))
+        return
     rows = _run(catalog_status.collect, settings.catalog.url)
     click.echo(catalog_status.render(rows, as_json=as_json))
 

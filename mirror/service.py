@@ -7,6 +7,7 @@ The daemon and the download-only worker live in :mod:`mirror.daemon`; both reuse
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from mirror.config import Settings
 from mirror.domain import SeriesState
 from mirror.errors import MirrorError, SourceError, StorageError
 from mirror.planner import Plan
-from mirror.progress import make_reporter
+from mirror.progress import make_reporter, summary_text
 from mirror.tcia import TciaClient
 from mirror.workers import Pool
 
@@ -77,8 +78,10 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
     if options.as_json:
         print(json.dumps(summary, indent=2))
     else:
-        logs.get().info("sync finished", **{k: v for k, v in summary.items()
-                                            if k not in ("plan", "errors")})
+        if not sys.stderr.isatty():  # log collectors still get the event, as JSON
+            logs.get().info("sync finished", **{k: v for k, v in summary.items()
+                                                if k not in ("plan", "errors")})
+        print(summary_text(summary))
     return 0 if summary["outcome"] == "ok" else 1
 
 

@@ -7,11 +7,11 @@ from mirror.catalog import migrate
 from mirror.catalog.discovery import DiscoveryOps
 from mirror.catalog.queue import QueueOps
 from mirror.catalog.records import NotInitialised
-from mirror.catalog.reports import ReportOps
+from mirror.catalog.reports import FailureAndThroughputOps, ReportOps
 from mirror.catalog.scope import ScopeOps
 
 
-class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps):
+class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps, FailureAndThroughputOps):
     """The mirror's memory and work queue, on SQLite or Postgres.
 
     Open with :meth:`open`, close with :meth:`close`. All datetimes in and out are

@@ -7,7 +7,7 @@ from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import String, func, insert, select, update
 
 from mirror.catalog import models
 from mirror.catalog.records import SeriesRow
@@ -102,3 +102,41 @@ def _empty_status(name: str, watermark: date | None, last_poll: datetime | None,
         "watermark": watermark.isoformat() if watermark else None,
         "last_reconcile": last_reconcile.isoformat() if last_reconcile else None,
     }
+
+
+# --- status --failed and the status page's throughput chart (appended) ---
+
+class FailureAndThroughputOps(Store):
+    """Reads behind ``status --failed`` and the status page."""
+
+    async def failed_series(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Series failed for good (by collection, in discovery order), with their last error."""
+        query = (with_names(select(S.c.series_uid, P.c.patient_id, C.c.name, S.c.modality,
+                                   S.c.attempts, S.c.last_error, S.c.file_size)
+                            .select_from(S))
+                 .where(S.c.state == SeriesState.FAILED)
+                 .order_by(C.c.name, S.c.id).limit(limit))
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [{"collection": name, "series_uid": uid, "patient_id": patient,
+                 "modality": modality, "attempts": attempts, "file_size": size,
+                 "last_error": error or ""}
+                for uid, patient, name, modality, attempts, error, size in rows]
+
+    async def committed_per_hour(self, since: datetime) -> list[dict[str, Any]]:
+        """Bytes and series committed per UTC hour since *since* (series size at commit).
+
+        Built from each series' commit time (``verified_at``), so it survives restarts;
+        a series committed twice (repaired) counts at its latest commit only.
+        """
+        if self.dialect == "sqlite":  # stored as naive UTC text "YYYY-MM-DD HH:MM:SS"
+            hour = func.substr(S.c.verified_at, 1, 13, type_=String)
+        else:
+            hour = func.to_char(func.timezone("UTC", S.c.verified_at), "YYYY-MM-DD HH24",
+                                type_=String)
+        query = (select(hour, func.count(), func.sum(S.c.local_bytes))
+                 .where(S.c.verified_at >= since).group_by(hour).order_by(hour))
+        async with self._read() as conn:
+            rows = (await conn.execute(query)).all()
+        return [{"hour": f"{text[:10]}T{text[11:13]}:00:00+00:00", "series": int(n),
+                 "bytes": int(size or 0)} for text, n, size in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
@@ -70,3 +71,50 @@ def human_bytes(n: int) -> str:
         size /= 1024
         index += 1
     return f"{n} B" if index == 0 else f"{size:.1f} {units[index]}"
+
+
+# --- one overview for `status --failed` and the daemon's status page (appended) ---
+
+#: hours of throughput the status page charts
+THROUGHPUT_HOURS = 24
+
+
+async def overview(catalog: Any, *, now: datetime | None = None,
+                   failed_limit: int = 1000) -> dict[str, Any]:
+    """Everything ``status`` knows, JSON-ready: collections, failed series, throughput.
+
+    ``collections`` is exactly what ``status --json`` prints and ``failed`` what
+    ``status --failed --json`` prints; the status page renders all three.
+    """
+    now = now or datetime.now(UTC)
+    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(
+        hours=THROUGHPUT_HOURS - 1)
+    return {
+        "generated_at": now.isoformat(),
+        "collections": await catalog.collection_status(),
+        "failed": await catalog.failed_series(limit=failed_limit),
+        "throughput": {"since": since.isoformat(), "hours": THROUGHPUT_HOURS,
+                       "buckets": await catalog.committed_per_hour(since)},
+    }
+
+
+async def collect_overview(url: str) -> dict[str, Any]:
+    """:func:`overview` of the catalog at *url*; never migrates."""
+    catalog = await Catalog.open(url, upgrade=False)
+    try:
+        return await overview(catalog)
+    finally:
+        await catalog.close()
+
+
+def render_failed(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
+    """``status --failed``: one line per failed series with its last error, or JSON."""
+    if as_json:
+        return json.dumps(list(rows), indent=2)
+    if not rows:
+        return "no failed series"
+    lines = [f"{len(rows)} failed series:"]
+    for row in rows:
+        lines.append(f"{row['collection']}  {row['series_uid']}  (patient {row['patient_id']}, "
+                     f"{row['attempts']} attempts): {row['last_error'] or 'no error recorded'}")
+    return "\n".join(lines)
