@@ -18,6 +18,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from mirror import statuspage
 from mirror.domain import SeriesState
 from mirror.errors import ConfigError, MirrorError
 
@@ -112,6 +113,7 @@ async def serve_http(listen: str, daemon: Any, stopping: anyio.Event) -> None:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
+    statuspage.add_routes(app, daemon)  # / and /status.json
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = split_listen(listen)

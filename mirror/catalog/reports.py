@@ -140,3 +140,9 @@ class FailureAndThroughputOps(Store):
             rows = (await conn.execute(query)).all()
         return [{"hour": f"{text[:10]}T{text[11:13]}:00:00+00:00", "series": int(n),
                  "bytes": int(size or 0)} for text, n, size in rows]
+
+    async def poll_errors(self) -> dict[str, str]:
+        """collection -> the error of its last poll, for collections whose last poll failed."""
+        query = select(C.c.name, C.c.last_error).where(C.c.last_error.is_not(None))
+        async with self._read() as conn:
+            return {name: error for name, error in await conn.execute(query)}

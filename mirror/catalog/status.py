@@ -31,7 +31,7 @@ async def collect(url: str) -> list[dict[str, Any]]:
     """
     catalog = await Catalog.open(url, upgrade=False)
     try:
-        return await catalog.collection_status()
+        return await collection_rows(catalog)
     finally:
         await catalog.close()
 
@@ -91,7 +91,7 @@ async def overview(catalog: Any, *, now: datetime | None = None,
         hours=THROUGHPUT_HOURS - 1)
     return {
         "generated_at": now.isoformat(),
-        "collections": await catalog.collection_status(),
+        "collections": await collection_rows(catalog),
         "failed": await catalog.failed_series(limit=failed_limit),
         "throughput": {"since": since.isoformat(), "hours": THROUGHPUT_HOURS,
                        "buckets": await catalog.committed_per_hour(since)},
@@ -118,3 +118,13 @@ def render_failed(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
         lines.append(f"{row['collection']}  {row['series_uid']}  (patient {row['patient_id']}, "
                      f"{row['attempts']} attempts): {row['last_error'] or 'no error recorded'}")
     return "\n".join(lines)
+
+
+async def collection_rows(catalog: Any) -> list[dict[str, Any]]:
+    """``status --json``'s rows: the catalog's per-collection status plus the last poll's error."""
+    rows = await catalog.collection_status()
+    errors = await catalog.poll_errors()
+    for row in rows:
+        row.setdefault("last_poll_error",
+                       errors.get(row["collection"]) if row.get("last_poll_ok") is False else None)
+    return rows

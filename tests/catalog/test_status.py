@@ -16,7 +16,7 @@ from tests.catalog.factory import remote
 
 KEYS = {"collection", "series_total", "done", "queued", "fetching", "failed", "retired",
         "bytes_on_disk", "instances", "last_poll", "last_poll_ok", "watermark",
-        "last_reconcile"}
+        "last_reconcile", "last_poll_error"}
 POLLED = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
 
 
@@ -43,7 +43,8 @@ async def test_collect_counts_per_collection(catalog: Catalog, catalog_url: str)
     assert {k: a[k] for k in KEYS - {"collection"}} == {
         "series_total": 5, "done": 2, "queued": 1, "fetching": 1, "failed": 1, "retired": 1,
         "bytes_on_disk": 4000, "instances": 4, "last_poll": POLLED.isoformat(),
-        "last_poll_ok": True, "watermark": "2024-05-31", "last_reconcile": POLLED.isoformat()}
+        "last_poll_ok": True, "watermark": "2024-05-31", "last_reconcile": POLLED.isoformat(),
+        "last_poll_error": None}
     assert (b["series_total"], b["last_poll"], b["watermark"]) == (0, None, None)
     assert json.loads(status.render(rows, as_json=True)) == rows
     table = status.render(rows, as_json=False)
