@@ -109,7 +109,7 @@ def test_terminal_bars_know_each_series_size_and_move_with_received_bytes(
     # one bar per series being fetched, whose total is that series' FileSize
     sizes = {uid[-10:]: human_bytes(s.file_size) for uid, s in truth.items()}
     bars = [m.groups() for line in lines
-            if (m := re.match(rf"SIM-LUNG …(\d{{10}}) +\S+ +{value} / {value}", line))]
+            if (m := re.match(rf"SIM-LUNG …([\d.]{{10}}) +\S+ +{value} / {value}", line))]
     assert bars, lines[:20]
     assert {tail for tail, _, _ in bars} == set(sizes)
     assert all(size == sizes[tail] for tail, _, size in bars)
@@ -119,10 +119,9 @@ def test_terminal_bars_know_each_series_size_and_move_with_received_bytes(
     totals = [m.groups() for line in lines if (m := re.match(rf"total +\S+ +{value} / {value}",
                                                              line))]
     assert totals and {want for _, want in totals} == {human_bytes(total)}
-    before_commit = [re.match(rf"total +\S+ +{value}", lines[i - 1]).group(1)
-                     for i, line in enumerate(lines)
+    before_commit = [m.group(1) for i, line in enumerate(lines)
                      if i and line.startswith("series") and f" 0 / {len(truth)} series" in line
-                     and lines[i - 1].startswith("total")]
+                     and (m := re.match(rf"total +\S+ +{value}", lines[i - 1]))]
     assert any(got != "0 B" for got in before_commit), before_commit
     assert totals[-1] == (human_bytes(total), human_bytes(total))
 
