@@ -79,3 +79,12 @@ def test_scope_memory_writes_nothing_until_a_filter_is_used(tmp_path: Path) -> N
     remember(tmp_path, "A", ct)
     assert remembered(tmp_path, "A") == ct.key()
     assert remembered(tmp_path, "B") == EVERYTHING.key()
+
+
+def test_body_part_is_read_from_every_listing_spelling() -> None:
+    from mirror.tcia.parsing import to_series
+
+    for key in ("BodyPartExamined", "Body Part Examined"):
+        record = to_series({"SeriesInstanceUID": "1.2", key: "CHEST"})
+        assert record is not None and record.body_part == "CHEST"
+    assert to_series({"SeriesInstanceUID": "1.2"}).body_part is None

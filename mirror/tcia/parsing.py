@@ -189,7 +189,6 @@ def to_study(record: Mapping[str, Any], collection: str | None = None) -> Remote
         study_date=to_date(record.get("StudyDate")),
         series_count=to_int(record.get("SeriesCount")),
         raw=dict(record),
-        body_part=to_str(first(record, "BodyPartExamined", "Body Part Examined")),
     )
 
 
@@ -210,6 +209,7 @@ def to_series(record: Mapping[str, Any], collection: str | None = None) -> Remot
         series_number=to_int(first(record, "SeriesNumber", "Series Number")),
         description=to_str(first(record, "SeriesDescription", "Series Description")),
         raw=dict(record),
+        body_part=to_str(first(record, "BodyPartExamined", "Body Part Examined")),
     )
 
 

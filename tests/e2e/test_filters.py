@@ -65,23 +65,28 @@ def test_ct_only_fetches_no_other_modality_and_widening_is_planned(
     assert set(catalog) == set(lung)  # MR series were never even queued
     assert all(row.state is SeriesState.DONE for row in catalog.values())
 
-    # widen for one collection: the dry run shows the MR series to add, changes nothing
+    # widen for one collection (MR with a BodyPartExamined of "brain"): the dry run shows
+    # the series to add and changes nothing
     set_filters(mirror, '[sync.filters."sim-brain-mr"]\nmodalities = ["MR"]\n'
-                        '[sync.filters."SIM-LUNG"]\nmodalities = ["CT"]\n')
+                        'body_parts = ["brain"]\n[sync.filters."SIM-LUNG"]\nmodalities = ["CT"]\n')
+    wanted = {uid for uid, s in sim.sim.catalog.series.items()
+              if s.collection == BRAIN and s.body_part == "BRAIN"}
+    assert 0 < len(wanted) < len(brain)  # the dataset has MR series without a body part
     sim.reset_stats()
     dry = json.loads(mirror.run("sync", "--dry-run", "--json", check=True).stdout)
-    assert dry["plan"][BRAIN]["add"] == len(brain)
+    assert dry["plan"][BRAIN]["add"] == len(wanted)
+    assert dry["plan"][BRAIN]["out_of_scope"] == len(brain) - len(wanted)
     assert dry["plan"][LUNG]["add"] == 0
     text = mirror.run("sync", "--dry-run", check=True).stdout
-    assert f"{BRAIN}: add {len(brain)}," in text
+    assert f"{BRAIN}: add {len(wanted)}," in text
     assert sum(sim.stats()["series"].values()) == 0
     assert set(catalog_series(mirror.catalog_url)) == set(lung)
 
     summary = mirror.sync()
-    assert summary["done"] == len(brain)
-    assert fetched_modalities(sim)["CT"] == 0
+    assert summary["done"] == len(wanted)
+    assert set(sim.stats()["series"]) == wanted
     assert {r.series_uid for r in catalog_series(mirror.catalog_url).values()
-            if r.state is SeriesState.DONE} == set(lung) | set(brain)
+            if r.state is SeriesState.DONE} == set(lung) | wanted
 
 
 def test_narrowing_keeps_what_is_on_disk_and_retires_nothing(
