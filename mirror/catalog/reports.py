@@ -1,4 +1,4 @@
-"""Reads for verify and metrics, and the record of sync runs."""
+"""Reads for verify, metrics and status (failed series, throughput), and the record of sync runs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``tcia-mirror status``: per-collection counts from the catalog, as a table or JSON."""
+"""``tcia-mirror status``: per-collection counts, failed series and throughput from the catalog."""
 
 from __future__ import annotations
 
