@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.e2e.harness import (
     catalog_series,
     write_mirror,
 )
+from tests.e2e.test_daemon import free_port, running, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -177,3 +179,30 @@ def test_export_round_trips_through_tcia_utils_and_our_parser(
     assert again["done"] == len(truth)
     assert {k for k in archive_files(other.root) if not k.endswith("metadata.csv")} == \
         {k for k in archive_files(mirror.root) if not k.endswith("metadata.csv")}
+
+
+def test_daemon_keeps_a_config_manifest_and_writes_metadata_csv(
+        tmp_path: Path, simulator: SimulatorHandle) -> None:
+    truth = simulator.ground_truth()
+    wanted = sorted(truth)[:2]
+    manifest = _write(tmp_path / "cart.tcia", wanted)
+    port = free_port()
+    mirror = write_mirror(
+        tmp_path, base_url=simulator.base_url("nbia-v4"), api="nbia-v4", collections=[],
+        catalog_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
+        extra=f'manifests = [{json.dumps(str(manifest))}]\npoll_interval = "1h"\n'
+              f'[daemon]\nlisten = "127.0.0.1:{port}"\nshutdown_timeout = "5s"\n')
+    collection = truth[wanted[0]].collection
+    ledger = mirror.root / collection / "metadata.csv"
+
+    def rows() -> set[str]:
+        if not ledger.exists():
+            return set()
+        return {line.split(",", 1)[0] for line in ledger.read_text().splitlines()[1:]}
+
+    with running(mirror.popen("daemon")) as proc:
+        wait_for("metadata.csv lists the manifest's series", lambda: rows() == set(wanted))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert_archive_matches(mirror.root, {u: truth[u] for u in wanted})
+    assert set(simulator.stats()["series"]) == set(wanted)
