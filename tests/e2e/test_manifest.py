@@ -206,3 +206,23 @@ def test_daemon_keeps_a_config_manifest_and_writes_metadata_csv(
         assert proc.wait(timeout=30) == 0
     assert_archive_matches(mirror.root, {u: truth[u] for u in wanted})
     assert set(simulator.stats()["series"]) == set(wanted)
+
+
+@pytest.mark.parametrize("api", ["nbia-v1", "v3"])
+def test_without_batch_lookup_known_series_are_relisted_per_study(
+        tmp_path: Path, sim2: SimulatorHandle, api: str) -> None:
+    truth = sim2.ground_truth()
+    first_study, second_study = sorted({s.study_uid for s in truth.values()})[:2]
+    wanted = sorted(u for u, s in truth.items() if s.study_uid == first_study)
+    wanted += sorted(u for u, s in truth.items() if s.study_uid == second_study)[:1]
+    manifest = _write(tmp_path / "cart.tcia", wanted)
+    mirror = write_mirror(tmp_path, base_url=sim2.base_url(api), api=api, collections=[],
+                          catalog_url=f"sqlite+aiosqlite:///{tmp_path / 'c.db'}",
+                          verify="count")
+    first = mirror.sync("--manifest", str(manifest))
+    assert first["done"] == len(wanted) and set(sim2.stats()["series"]) == set(wanted)
+    sim2.reset_stats()
+    again = mirror.sync("--manifest", str(manifest))
+    assert again["done"] == 0
+    listings = sum(n for k, n in sim2.stats()["requests"].items() if k.endswith(":getSeries"))
+    assert listings == 2 < len(wanted)  # one getSeries per study, not per series
