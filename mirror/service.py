@@ -225,7 +225,7 @@ async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:
     checked = 0
     try:
         async for row in catalog.iter_series(states=[SeriesState.DONE],
-                                             collections=list(settings.sync.collections)):
+                                             collections=_verify_scope(settings)):
             checked += 1
             problems = await _check_series(catalog, root, row)
             if problems:
@@ -238,6 +238,13 @@ async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:
         await catalog.close()
     _print_verify(checked, damaged, repair, as_json)
     return 1 if damaged and not repair else 0
+
+
+def _verify_scope(settings: Settings) -> list[str] | Scope:
+    """The configured collections, plus the series pinned by the configured manifests."""
+    keys = tuple(manifest_sync.manifest_key(p) for p in settings.sync.manifests)
+    collections = list(settings.sync.collections)
+    return Scope(tuple(collections), keys) if keys else collections
 
 
 async def _check_series(catalog: Any, root: Path, row: Any) -> list[Any]:

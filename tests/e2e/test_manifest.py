@@ -118,6 +118,8 @@ def test_manifest_from_the_config_file(tmp_path: Path, sim2: SimulatorHandle,
                           extra=f"manifests = [{json.dumps(str(manifest))}]")
     summary = mirror.sync()
     assert summary["done"] == 1 and _image_series(sim2.stats()) == {uid}
+    checked = json.loads(mirror.run("verify", "--json", check=True).stdout)
+    assert checked["checked"] == 1 and checked["damaged"] == {}
 
 
 def test_lookups_are_batched(tmp_path: Path, sim2: SimulatorHandle, catalog_url: str) -> None:
