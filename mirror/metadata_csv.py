@@ -89,10 +89,13 @@ def render(rows: Iterable[tuple[str, ...]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same directory, fsync, rename, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def write_atomic(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
+    """Temp file (in *tmp_dir*, same filesystem, else next to *path*), fsync, rename,
+    fsync the directory: a reader sees the old file or the new one, never a part."""
+    tmp = (tmp_dir or path.parent) / f".{path.name}.{os.getpid()}.{id(data):x}.tmp"
     try:
+        if tmp_dir is not None:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -137,7 +140,10 @@ async def write_collection(catalog: Any, root: Path, collection: str) -> Path:
     rows.sort(key=lambda r: (r.patient_id, r.study_uid, r.series_uid))
     data = render(row(r) for r in rows)
     path = collection_path(root, collection)
-    await anyio.to_thread.run_sync(write_atomic, path, data)
+    # the temporary file lives in <root>/.staging like every other: nothing partial is
+    # ever visible in the archive proper
+    await anyio.to_thread.run_sync(
+        lambda: write_atomic(path, data, tmp_dir=root / layout.STAGING))
     logs.get().info("metadata.csv written", collection=collection, series=len(rows),
                     path=str(path))
     return path

@@ -80,4 +80,5 @@ def test_metadata_csv_per_collection(tmp_path: Path, simulator: Any, catalog_url
     truth = simulator.ground_truth()
     assert set(release.new_series_uids) <= {r["Series UID"] for r in rows}
     _check_rows(mirror, collection, rows, truth)
-    assert not list(path.parent.glob(".metadata.csv.*"))  # no temp file left behind
+    leftovers = [p for p in mirror.root.rglob("*metadata.csv*") if p.name != "metadata.csv"]
+    assert leftovers == []  # no temporary file left behind
