@@ -228,3 +228,20 @@ def test_without_batch_lookup_known_series_are_relisted_per_study(
     assert again["done"] == 0
     listings = sum(n for k, n in sim2.stats()["requests"].items() if k.endswith(":getSeries"))
     assert listings == 2 < len(wanted)  # one getSeries per study, not per series
+
+
+def test_dry_run_plans_the_manifest_and_changes_nothing(
+        tmp_path: Path, sim2: SimulatorHandle) -> None:
+    truth = sim2.ground_truth()
+    wanted = sorted(truth)[:3]
+    manifest = _write(tmp_path / "cart.tcia", wanted)
+    catalog_url = f"sqlite+aiosqlite:///{tmp_path / 'c.db'}"
+    mirror = _mirror(tmp_path, sim2, catalog_url)
+    proc = mirror.run("sync", "--manifest", str(manifest), "--dry-run", "--json", check=True)
+    plan = json.loads(proc.stdout)["plan"][f"manifest {manifest.resolve()}"]
+    assert plan["add"] == len(wanted)
+    assert plan["bytes"] == sum(truth[u].file_size for u in wanted)
+    assert _image_series(sim2.stats()) == set()
+    assert catalog_series(catalog_url) == {}
+    text = mirror.run("sync", "--manifest", str(manifest), "--dry-run", check=True).stdout
+    assert f"manifest {manifest.resolve()}: add {len(wanted)}," in text
