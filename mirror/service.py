@@ -97,7 +97,7 @@ async def _sync(client: Any, catalog: Any, settings: Settings, options: SyncOpti
     await catalog.requeue([uid for uid, _ in await _failed_in(catalog, scope)],
                           reason="new sync run")
     plans, broken = await _discover_all(client, catalog, settings, collections, options)
-    pinned = await _discover_manifests(client, catalog, settings, manifests, options)
+    pinned = await _discover_manifests(client, catalog, settings, manifests, options, broken)
     reporter = make_reporter(settings, {**plans, **{k: m.plan for k, m in pinned.items()}},
                              json_summary=options.as_json)
     changed: set[str] = set()
@@ -126,15 +126,23 @@ async def _sync(client: Any, catalog: Any, settings: Settings, options: SyncOpti
 
 
 async def _discover_manifests(client: Any, catalog: Any, settings: Settings,
-                              manifests: dict[str, Manifest],
-                              options: SyncOptions) -> dict[str, ManifestDiscovery]:
-    """Look up every manifest's series; an unreachable source ends the run (exit 3)."""
+                              manifests: dict[str, Manifest], options: SyncOptions,
+                              broken: dict[str, str]) -> dict[str, ManifestDiscovery]:
+    """Look up every manifest's series. One whose lookup fails is reported in *broken*
+    and the others go on; an unreachable source ends the run (exit 3)."""
     log = logs.get()
     out = {}
     for key, manifest in manifests.items():
-        found = await manifest_sync.discover_manifest(client, catalog, key, manifest,
-                                                      settings=settings,
-                                                      dry_run=options.dry_run)
+        try:
+            found = await manifest_sync.discover_manifest(client, catalog, key, manifest,
+                                                          settings=settings,
+                                                          dry_run=options.dry_run)
+        except SourceError:
+            raise
+        except MirrorError as exc:
+            broken[f"manifest {key}"] = f"{type(exc).__name__}: {exc}"
+            log.warning("discovery failed", manifest=key, error=broken[f"manifest {key}"])
+            continue
         if found.missing:
             log.warning("manifest series unknown upstream", manifest=key,
                         count=len(found.missing), first=found.missing[:5])
@@ -158,8 +166,12 @@ async def _write_metadata(catalog: Any, settings: Settings, plans: dict[str, Pla
         retired.update(c for c, p in m.plans.items() if p.retire)
     touched = set(settings.sync.collections) | {c for m in pinned.values()
                                                 for c in m.collections}
-    await metadata_csv.refresh(catalog, Path(settings.archive.root), sorted(touched),
-                               changed=changed | retired)
+    try:
+        await metadata_csv.refresh(catalog, Path(settings.archive.root), sorted(touched),
+                                   changed=changed | retired)
+    except MirrorError as exc:  # the series are committed; a later run that changes
+        # the collection (or finds the file missing) writes it
+        logs.get().warning("metadata.csv not written", error=str(exc))
 
 
 async def _discover_all(client: Any, catalog: Any, settings: Settings, collections: list[str],
@@ -193,7 +205,8 @@ async def _dry_run(client: Any, catalog: Any, settings: Settings, options: SyncO
                    manifests: dict[str, Manifest] | None = None) -> int:
     collections = list(settings.sync.collections)
     plans, broken = await _discover_all(client, catalog, settings, collections, options)
-    pinned = await _discover_manifests(client, catalog, settings, manifests or {}, options)
+    pinned = await _discover_manifests(client, catalog, settings, manifests or {}, options,
+                                       broken)
     report = {c: p.summary() for c, p in plans.items()}
     report.update({f"manifest {k}": m.plan.summary() for k, m in pinned.items()})
     if options.as_json:

@@ -245,3 +245,15 @@ def test_dry_run_plans_the_manifest_and_changes_nothing(
     assert catalog_series(catalog_url) == {}
     text = mirror.run("sync", "--manifest", str(manifest), "--dry-run", check=True).stdout
     assert f"manifest {manifest.resolve()}: add {len(wanted)}," in text
+
+
+def test_a_failing_lookup_is_reported_and_the_collections_go_on(
+        tmp_path: Path, sim2: SimulatorHandle, catalog_url: str) -> None:
+    manifest = _write(tmp_path / "cart.tcia", sorted(sim2.ground_truth())[:1])
+    sim2.add_fault("getSeriesMetadata", "status", status=400, body="Bad request")
+    coll_a = sim2.collections()[0]
+    mirror = _mirror(tmp_path, sim2, catalog_url)
+    summary = mirror.sync("--manifest", str(manifest), "--collection", coll_a, check=False)
+    assert summary["outcome"] == "failed"
+    assert list(summary["failed_collections"]) == [f"manifest {manifest.resolve()}"]
+    assert summary["done"] == len(sim2.ground_truth(coll_a))  # the collection was mirrored
