@@ -64,15 +64,22 @@ def cli() -> None:
 @CONFIG_OPTION
 @click.option("--collection", "collections", multiple=True,
               help="Collection to sync (repeatable; default: [sync] collections).")
+@click.option("--manifest", "manifests", multiple=True, metavar="F.tcia",
+              help="Mirror exactly the series of this NBIA .tcia manifest (repeatable; "
+                   "default: [sync] manifests). Without --collection, only manifests are synced.")
 @click.option("--dry-run", is_flag=True, help="Print the plan and change nothing.")
 @click.option("--reconcile", is_flag=True, help="Full listing of every collection now.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def sync(config_path: str | None, collections: tuple[str, ...], dry_run: bool,
-         reconcile: bool, as_json: bool) -> None:
+def sync(config_path: str | None, collections: tuple[str, ...], manifests: tuple[str, ...],
+         dry_run: bool, reconcile: bool, as_json: bool) -> None:
     """One-shot catch-up: discover, download, verify, commit, then exit."""
     from mirror import service
 
-    settings = _settings(config_path, sync={"collections": collections or None})
+    if manifests and not collections:
+        collections = ()  # --manifest alone narrows the run like --collection does
+    settings = _settings(config_path, sync={
+        "collections": collections if collections or manifests else None,
+        "manifests": manifests or None})
     code = _run(service.run_sync, settings, service.SyncOptions(
         dry_run=dry_run, reconcile=reconcile, as_json=as_json))
     sys.exit(code)
@@ -168,6 +175,37 @@ def db_upgrade(config_path: str | None) -> None:
     settings = _settings(config_path)
     _run(migrate.upgrade, settings.catalog.url)
     click.echo("catalog is at the latest schema revision")
+
+
+@cli.group()
+def manifest() -> None:
+    """NBIA .tcia manifests."""
+
+
+@manifest.command("export")
+@CONFIG_OPTION
+@click.option("--collection", "collections", multiple=True,
+              help="Only this collection (repeatable; default: the whole archive).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write to this file (atomically) instead of stdout.")
+def manifest_export(config_path: str | None, collections: tuple[str, ...],
+                    output: str | None) -> None:
+    """Write what the archive holds as a .tcia manifest (NBIA Data Retriever, tcia-utils)."""
+    from pathlib import Path
+
+    from mirror.manifest import format_manifest
+    from mirror.manifest_sync import exported_uids
+    from mirror.metadata_csv import write_atomic
+
+    settings = _settings(config_path)
+    uids = _run(exported_uids, settings.catalog.url, list(collections) or None)
+    basket = Path(output).name if output else "tcia-mirror-export.tcia"
+    text = format_manifest(uids, databasket_id=basket)
+    if output:
+        _run(anyio.to_thread.run_sync, write_atomic, Path(output), text.encode())
+        click.echo(f"wrote {len(uids)} series to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 def _register_simulate() -> None:

@@ -101,6 +101,8 @@ FilterTable = tuple[tuple[str, SubsetFilter], ...]
 @dataclass(frozen=True)
 class SyncSettings:
     collections: tuple[str, ...] = ("LIDC-IDRI",)
+    #: .tcia manifests whose series are mirrored and kept in sync like collections
+    manifests: tuple[str, ...] = ()
     workers: int = 8
     poll_interval: Duration = Duration(3600.0)
     reconcile_interval: Duration = Duration(7 * 86400.0)
@@ -168,7 +170,7 @@ def _coerce(key: str, kind: Any, value: Any) -> Any:
         elif kind == tuple[str, ...]:
             if from_env:
                 return tuple(v.strip() for v in value.split(",") if v.strip())
-            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
                 return tuple(value)
     except (TypeError, ValueError):
         pass

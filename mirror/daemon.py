@@ -12,18 +12,23 @@ import os
 import random
 import signal
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
-from mirror import logs, scheduler
+from mirror import logs, manifest_sync, metadata_csv, scheduler
+from mirror.catalog.store import Scope
 from mirror.config import Settings
 from mirror.errors import MirrorError
+from mirror.manifest import read_manifest
 from mirror.metrics import Metrics, serve_http
 from mirror.service import open_components, prepare_archive
 from mirror.workers import Pool
 
+METADATA_CHECK = 1.0  # seconds between looks at whether metadata.csv needs writing
+METADATA_EVERY = 600.0  # while downloads go on, rewrite changed metadata.csv this often
 POLL_JITTER = 0.1  # +-10% of poll_interval, so many daemons do not poll in lockstep
 
 
@@ -43,17 +48,25 @@ class Daemon:
         self.client = client
         self.catalog = catalog
         self.collections = list(settings.sync.collections)
+        #: manifest key -> path; read again at every poll, so edits are picked up
+        self.manifests = {manifest_sync.manifest_key(p): p for p in settings.sync.manifests}
         self.metrics = metrics or Metrics()
         self.log = logs.get()
         self.with_scheduler = with_scheduler
+        scope = (Scope(tuple(self.collections), tuple(self.manifests)) if self.manifests
+                 else self.collections)
         self.pool = (Pool(client=client, catalog=catalog, settings=settings,
-                          collections=None if not with_scheduler else self.collections,
+                          collections=None if not with_scheduler else scope,
                           on_outcome=self._on_outcome) if with_workers else None)
+        #: collections whose series changed since their metadata.csv was last written
+        self.dirty: set[str] = set()
         self.stopping = anyio.Event()
         self._rng = random.Random()
 
     def _on_outcome(self, outcome: Any) -> None:
         self.metrics.observe_outcome(outcome)
+        if outcome.status == "done":
+            self.dirty.add(outcome.collection)
         level = self.log.warning if outcome.error else self.log.info
         level("series", collection=outcome.collection, series_uid=outcome.series_uid,
               status=outcome.status, mode=outcome.mode, bytes=outcome.bytes,
@@ -67,6 +80,7 @@ class Daemon:
             tg.start_soon(self._signals, tg)
             if self.with_scheduler:
                 tg.start_soon(self._poll_loop)
+                tg.start_soon(self._metadata_loop)
                 tg.start_soon(serve_http, self.settings.daemon.listen, self, self.stopping)
             tg.start_soon(self.metrics.refresh_loop, self.catalog, self.pool, self.stopping)
             if self.pool is not None:
@@ -107,6 +121,7 @@ class Daemon:
             info = await self.catalog.get_collection(name)
             due[name] = next_poll_at(info.last_poll if info else None, interval=interval,
                                      now=datetime.now(UTC), rng=self._rng)
+        due.update({key: datetime.now(UTC) for key in self.manifests})
         while not self.stopping.is_set():
             name = min(due, key=due.__getitem__)
             wait = (due[name] - datetime.now(UTC)).total_seconds()
@@ -114,7 +129,7 @@ class Daemon:
                 with anyio.move_on_after(wait):
                     await self.stopping.wait()
                 continue
-            await self._poll(name)
+            await (self._poll_manifest(name) if name in self.manifests else self._poll(name))
             due[name] = next_poll_at(datetime.now(UTC), interval=interval,
                                      now=datetime.now(UTC), rng=self._rng)
 
@@ -130,6 +145,41 @@ class Daemon:
         self.log.info("polled", collection=name, mode=found.mode, **found.plan.summary())
         if self.pool is not None:
             self.pool.wake()
+
+    async def _poll_manifest(self, key: str) -> None:
+        """Read the manifest again and look its series up; a bad file is logged, not fatal."""
+        try:
+            manifest = read_manifest(self.manifests[key])
+            found = await manifest_sync.discover_manifest(self.client, self.catalog, key,
+                                                          manifest, settings=self.settings)
+        except MirrorError as exc:
+            self.log.warning("manifest poll failed", manifest=key, error=str(exc))
+            return
+        self.dirty.update(c for c, p in found.plans.items() if p.retire)
+        self.log.info("polled", manifest=key, missing=len(found.missing),
+                      **found.plan.summary())
+        if self.pool is not None:
+            self.pool.wake()
+
+    async def _metadata_loop(self) -> None:
+        """Write metadata.csv when the workers go idle, or every METADATA_EVERY while busy."""
+        last = anyio.current_time()
+        while not self.stopping.is_set():
+            with anyio.move_on_after(METADATA_CHECK):
+                await self.stopping.wait()
+            idle = self.pool is None or not self.pool.in_flight
+            if self.dirty and (idle or anyio.current_time() - last >= METADATA_EVERY):
+                await self._write_metadata()
+                last = anyio.current_time()
+
+    async def _write_metadata(self) -> None:
+        """metadata.csv of the collections whose series changed since the last write."""
+        dirty, self.dirty = self.dirty, set()
+        try:
+            await metadata_csv.refresh(self.catalog, Path(self.settings.archive.root),
+                                       sorted(dirty), changed=dirty)
+        except MirrorError as exc:
+            self.log.warning("metadata.csv not written", error=str(exc))
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy when the catalog answers and every collection polled OK recently."""
@@ -158,6 +208,7 @@ class Daemon:
 
 async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = True) -> int:
     logs.configure()
+    manifest_sync.load_all(settings.sync.manifests)  # a malformed manifest: exit 2 now
     metrics = Metrics()
     async with open_components(settings, on_response=metrics.observe_request) as (
             client, catalog):

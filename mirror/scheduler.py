@@ -172,3 +172,9 @@ async def _delete_retired(catalog: Any, settings: Settings, uids: Iterable[str])
             target = root / row.local_path
             if layout.is_inside(root, target) and target != root:
                 await anyio.to_thread.run_sync(shutil.rmtree, target, True)
+
+
+# Public names for the manifest scope (mirror.manifest_sync), which records its
+# listings and retirements exactly like a collection's.
+apply_batch = _apply_batch
+delete_retired = _delete_retired

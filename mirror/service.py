@@ -17,12 +17,15 @@ from typing import Any
 
 import anyio
 
-from mirror import logs, scheduler, transfer
+from mirror import logs, manifest_sync, metadata_csv, scheduler, transfer
 from mirror.catalog import Catalog
 from mirror.catalog.status import human_bytes
+from mirror.catalog.store import Scope
 from mirror.config import Settings
 from mirror.domain import SeriesState
 from mirror.errors import MirrorError, SourceError, StorageError
+from mirror.manifest import Manifest
+from mirror.manifest_sync import ManifestDiscovery
 from mirror.planner import Plan
 from mirror.progress import make_reporter, summary_text
 from mirror.tcia import TciaClient
@@ -70,10 +73,11 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
     """One-shot catch-up; returns the exit code (0 in sync, 1 some series failed)."""
     logs.configure(json=None if not options.as_json else True)
     started = datetime.now(UTC)
+    manifests = manifest_sync.load_all(settings.sync.manifests)  # a bad one: exit 2 at once
     async with open_components(settings) as (client, catalog):
         if options.dry_run:
-            return await _dry_run(client, catalog, settings, options)
-        summary = await _sync(client, catalog, settings, options)
+            return await _dry_run(client, catalog, settings, options, manifests)
+        summary = await _sync(client, catalog, settings, options, manifests)
     summary["seconds"] = round((datetime.now(UTC) - started).total_seconds(), 3)
     if options.as_json:
         print(json.dumps(summary, indent=2))
@@ -85,21 +89,33 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
     return 0 if summary["outcome"] == "ok" else 1
 
 
-async def _sync(client: Any, catalog: Any, settings: Settings,
-                options: SyncOptions) -> dict[str, Any]:
+async def _sync(client: Any, catalog: Any, settings: Settings, options: SyncOptions,
+                manifests: dict[str, Manifest] | None = None) -> dict[str, Any]:
     collections = list(settings.sync.collections)
+    manifests = manifests or {}
+    scope = Scope(tuple(collections), tuple(manifests)) if manifests else collections
     await prepare_archive(settings, catalog)
     await catalog.ensure_collections(collections)
     run_id = await catalog.start_run(kind="sync", collections=collections)
-    await catalog.requeue([uid for uid, _ in await _failed_in(catalog, collections)],
+    await catalog.requeue([uid for uid, _ in await _failed_in(catalog, scope)],
                           reason="new sync run")
     plans, broken = await _discover_all(client, catalog, settings, collections, options)
-    reporter = make_reporter(settings, plans, json_summary=options.as_json)
-    pool = Pool(client=client, catalog=catalog, settings=settings, collections=collections,
-                on_outcome=reporter.outcome, progress=reporter)
+    pinned = await _discover_manifests(client, catalog, settings, manifests, options, broken)
+    reporter = make_reporter(settings, {**plans, **{k: m.plan for k, m in pinned.items()}},
+                             json_summary=options.as_json)
+    changed: set[str] = set()
+
+    def on_outcome(outcome: Any) -> None:
+        if outcome.status == "done":
+            changed.add(outcome.collection)
+        reporter.outcome(outcome)
+
+    pool = Pool(client=client, catalog=catalog, settings=settings, collections=scope,
+                on_outcome=on_outcome, progress=reporter)
     with reporter:
         stats = await pool.run(until_idle=True)
-    failed = await _failed_in(catalog, collections)
+    failed = await _failed_in(catalog, scope)
+    await _write_metadata(catalog, settings, plans, pinned, changed)
     outcome = "failed" if failed or broken else "ok"
     counts = {"done": stats.done, "failed": len(failed), "retried": stats.retried,
               "bytes": stats.bytes}
@@ -108,7 +124,57 @@ async def _sync(client: Any, catalog: Any, settings: Settings,
             "plan": {c: p.summary() for c, p in plans.items()},
             "failed_collections": broken,
             "failed_series": [uid for uid, _ in failed[:1000]],
-            "errors": dict(failed[:1000])}
+            "errors": dict(failed[:1000]),
+            **({"manifests": _manifest_summary(pinned)} if pinned else {})}
+
+
+async def _discover_manifests(client: Any, catalog: Any, settings: Settings,
+                              manifests: dict[str, Manifest], options: SyncOptions,
+                              broken: dict[str, str]) -> dict[str, ManifestDiscovery]:
+    """Look up every manifest's series. One whose lookup fails is reported in *broken*
+    and the others go on; an unreachable source ends the run (exit 3)."""
+    log = logs.get()
+    out = {}
+    for key, manifest in manifests.items():
+        try:
+            found = await manifest_sync.discover_manifest(client, catalog, key, manifest,
+                                                          settings=settings,
+                                                          dry_run=options.dry_run)
+        except SourceError:
+            raise
+        except MirrorError as exc:
+            broken[f"manifest {key}"] = f"{type(exc).__name__}: {exc}"
+            log.warning("discovery failed", manifest=key, error=broken[f"manifest {key}"])
+            continue
+        if found.missing:
+            log.warning("manifest series unknown upstream", manifest=key,
+                        count=len(found.missing), first=found.missing[:5])
+        log.info("discovered", manifest=key, series=len(manifest.series_uids),
+                 **found.plan.summary())
+        out[key] = found
+    return out
+
+
+def _manifest_summary(pinned: dict[str, ManifestDiscovery]) -> dict[str, Any]:
+    return {key: {"collections": m.collections, "missing_count": len(m.missing),
+                  "missing": m.missing[:1000],
+                  **m.plan.summary()} for key, m in pinned.items()}
+
+
+async def _write_metadata(catalog: Any, settings: Settings, plans: dict[str, Plan],
+                          pinned: dict[str, ManifestDiscovery], changed: set[str]) -> None:
+    """Rewrite metadata.csv of every collection this run changed (or that lacks one)."""
+    retired = {c for c, p in plans.items() if p.retire}
+    for m in pinned.values():
+        retired.update(c for c, p in m.plans.items() if p.retire)
+    touched = set(settings.sync.collections) | {c for m in pinned.values()
+                                                for c in m.collections}
+    try:
+        await metadata_csv.refresh(catalog, Path(settings.archive.root), sorted(touched),
+                                   changed=changed | retired)
+    except MirrorError as exc:  # the series are committed; a later run that changes
+        # the collection (or finds the file missing) writes it
+        logs.get().warning("metadata.csv not written", error=str(exc))
 
 
 async def _discover_all(client: Any, catalog: Any, settings: Settings, collections: list[str],
@@ -138,10 +204,14 @@ async def _discover_all(client: Any, catalog: Any, settings: Settings, collectio
     return plans, broken
 
 
-async def _dry_run(client: Any, catalog: Any, settings: Settings, options: SyncOptions) -> int:
+async def _dry_run(client: Any, catalog: Any, settings: Settings, options: SyncOptions,
+                   manifests: dict[str, Manifest] | None = None) -> int:
     collections = list(settings.sync.collections)
     plans, broken = await _discover_all(client, catalog, settings, collections, options)
+    pinned = await _discover_manifests(client, catalog, settings, manifests or {}, options,
+                                       broken)
     report = {c: p.summary() for c, p in plans.items()}
+    report.update({f"manifest {k}": m.plan.summary() for k, m in pinned.items()})
     if options.as_json:
         print(json.dumps({"dry_run": True, "plan": report, "failed_collections": broken},
                          indent=2))
@@ -174,7 +244,7 @@ async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:
     checked = 0
     try:
         async for row in catalog.iter_series(states=[SeriesState.DONE],
-                                             collections=list(settings.sync.collections)):
+                                             collections=_verify_scope(settings)):
             checked += 1
             problems = await _check_series(catalog, root, row)
             if problems:
@@ -187,6 +257,13 @@ async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:
         await catalog.close()
     _print_verify(checked, damaged, repair, as_json)
     return 1 if damaged and not repair else 0
+
+
+def _verify_scope(settings: Settings) -> list[str] | Scope:
+    """The configured collections, plus the series pinned by the configured manifests."""
+    keys = tuple(manifest_sync.manifest_key(p) for p in settings.sync.manifests)
+    collections = list(settings.sync.collections)
+    return Scope(tuple(collections), keys) if keys else collections
 
 
 async def _check_series(catalog: Any, root: Path, row: Any) -> list[Any]:

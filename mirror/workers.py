@@ -23,6 +23,7 @@ from anyio.abc import TaskGroup
 
 from mirror import fetch
 from mirror.catalog import LeaseLost
+from mirror.catalog.store import Scope
 from mirror.config import Settings
 from mirror.domain import SeriesState
 from mirror.errors import MirrorError
@@ -127,13 +128,15 @@ class Pool:
     """``workers`` concurrent series downloads drawing from the catalog queue."""
 
     def __init__(self, *, client: Any, catalog: Any, settings: Settings,
-                 collections: Sequence[str] | None, owner: str | None = None,
+                 collections: Sequence[str] | Scope | None, owner: str | None = None,
                  on_outcome: Callable[[Outcome], None] | None = None,
                  progress: Any = None) -> None:
         self.client = client
         self.catalog = catalog
         self.settings = settings
-        self.collections = list(collections) if collections else None
+        # a Scope (collections + manifests) is passed through as is; [] means everything
+        self.collections: Any = (collections if isinstance(collections, Scope)
+                                 else list(collections) if collections else None)
         self.owner = owner or new_owner()
         self.on_outcome = on_outcome
         self.progress = progress

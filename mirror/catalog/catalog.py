@@ -5,13 +5,14 @@ from __future__ import annotations
 from mirror.catalog import engine as catalog_engine
 from mirror.catalog import migrate
 from mirror.catalog.discovery import DiscoveryOps
+from mirror.catalog.pins import PinOps
 from mirror.catalog.queue import QueueOps
 from mirror.catalog.records import NotInitialised
 from mirror.catalog.reports import FailureAndThroughputOps, ReportOps
 from mirror.catalog.scope import ScopeOps
 
 
-class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps, FailureAndThroughputOps):
+class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps, FailureAndThroughputOps, PinOps):
     """The mirror's memory and work queue, on SQLite or Postgres.
 
     Open with :meth:`open`, close with :meth:`close`. All datetimes in and out are

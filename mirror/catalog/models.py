@@ -167,6 +167,25 @@ class Series(Base):
     local_bytes: Mapped[int | None] = mapped_column(BigInteger)
     local_instance_count: Mapped[int | None] = mapped_column(Integer)
     verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: SOP Class UID of the stored instances (read from one file's header, for metadata.csv)
+    sop_class_uid: Mapped[str | None] = mapped_column(String(64))
+
+
+class ManifestSeries(Base):
+    """A series pinned by a ``.tcia`` manifest: that manifest's sync keeps it mirrored.
+
+    No foreign key to ``series``: a manifest may name series the server does not (or no
+    longer) know, and the pin must outlive a series row's absence.
+    """
+
+    __tablename__ = "manifest_series"
+    __table_args__ = (UniqueConstraint("manifest", "series_uid"),
+                      Index("ix_manifest_series_series_uid", "series_uid"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    #: the manifest's absolute path, as given on the command line or in [sync] manifests
+    manifest: Mapped[str] = mapped_column(String(1024))
+    series_uid: Mapped[str] = mapped_column(String(64))
 
 
 class Instance(Base):
@@ -204,4 +223,5 @@ studies = Study.__table__
 series = Series.__table__
 instances = Instance.__table__
 sync_runs = SyncRun.__table__
+manifest_series = ManifestSeries.__table__
 metadata = Base.metadata

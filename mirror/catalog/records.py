@@ -99,3 +99,4 @@ class SeriesRow:
     local_bytes: int | None
     local_instance_count: int | None
     verified_at: datetime | None
+    sop_class_uid: str | None = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -22,6 +23,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -65,12 +67,30 @@ def guarded(event: Event) -> tuple[ColumnElement[bool], ColumnElement[Any]]:
     return where, new
 
 
-def in_collections(names: Sequence[str] | None) -> ColumnElement[bool] | None:
-    """Filter series to the named collections (None: no filter)."""
+@dataclass(frozen=True)
+class Scope:
+    """What one run works on: whole collections plus the series pinned by manifests.
+
+    Accepted wherever a list of collection names is (claims, counts, listings).
+    """
+
+    collections: tuple[str, ...] = ()
+    #: manifest keys (absolute paths) whose pinned series are in scope
+    manifests: tuple[str, ...] = ()
+
+
+def in_collections(names: Sequence[str] | Scope | None) -> ColumnElement[bool] | None:
+    """Filter series to the named collections, or to a :class:`Scope` (None: no filter)."""
     if names is None:
         return None
-    ids = select(models.collections.c.id).where(models.collections.c.name.in_(list(names)))
-    return series.c.collection_id.in_(ids.scalar_subquery())
+    wanted = names.collections if isinstance(names, Scope) else names
+    ids = select(models.collections.c.id).where(models.collections.c.name.in_(list(wanted)))
+    where = series.c.collection_id.in_(ids.scalar_subquery())
+    if isinstance(names, Scope) and names.manifests:
+        pins = models.manifest_series
+        pinned = select(pins.c.series_uid).where(pins.c.manifest.in_(list(names.manifests)))
+        where = or_(where, series.c.series_uid.in_(pinned.scalar_subquery()))
+    return where
 
 
 def with_names(query: Any) -> Any:

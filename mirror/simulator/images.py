@@ -126,7 +126,8 @@ _META_V4 = ("PatientID", "PatientName", "PatientSex", "EthnicGroup", "Phantom", 
 
 
 def series_metadata_v4(d: str, cat: Catalog, p: Params) -> AnyReply:
-    uids = [u.strip() for u in p["list"].split(",") if u.strip()]
+    # the server strips each value to [0-9,.] and splits it on commas (reference §9)
+    uids = [u for u in re.sub(r"[^0-9,.]", "", p["list"]).split(",") if u]
     rows = []
     for uid in uids:
         s = cat.series.get(uid)

@@ -45,6 +45,8 @@ async def _params(request: web.Request) -> dict[str, str]:
             "application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.post()
         params.update({k: str(form.getone(k)) for k in form})
+        if "list" in form:  # v4 getSeriesMetadata: @FormParam("list") List<String>
+            params["list"] = ",".join(str(v) for v in form.getall("list"))
     return params
 
 

@@ -7,7 +7,7 @@ dialect layer picks endpoint and parameter names, the parsing layer normalises r
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import date
 from types import TracebackType
 from typing import Any
@@ -209,6 +209,20 @@ class TciaClient:
         """The getSeriesMetaData row of one series (NBIA only); None when unknown."""
         records = await self._records("getSeriesMetaData", {"SeriesInstanceUID": series_uid})
         return records[0] if records else None
+
+    async def get_series_metadata_batch(self, series_uids: Sequence[str]) -> list[RemoteSeries]:
+        """NBIA v4: many series in ONE ``POST getSeriesMetadata`` (``list=`` comma-joined).
+
+        Unknown UIDs are simply absent from the answer. Other dialects have no batch
+        lookup (UsageError); callers fall back to getSeries.
+        """
+        if self.api != "nbia-v4":
+            raise UsageError(f"the {self.api} API has no batched getSeriesMetadata")
+        if not series_uids:
+            return []
+        records = await self._records("getSeriesMetaData",
+                                      {"SeriesInstanceUID": ",".join(series_uids)})
+        return [s for s in map(parsing.to_series, records) if s is not None]
 
     async def get_contents_by_name(self, name: str) -> list[RemoteSeries]:
         """The series of a shared cart."""

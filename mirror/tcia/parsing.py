@@ -13,6 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -230,3 +231,27 @@ def md5_text(body: bytes) -> str | None:
 
 def sop_uids(records: Iterable[Mapping[str, Any]]) -> list[str]:
     return value_list(records, "SOPInstanceUID")
+
+
+@dataclass(frozen=True, slots=True)
+class ListingExtras:
+    """Listing fields beyond :class:`RemoteSeries`, read back from its ``raw`` record
+    (for metadata.csv); every dialect's spelling is tried."""
+
+    study_description: str | None
+    study_date: date | None
+    manufacturer: str | None
+    third_party: str | None
+    data_description_uri: str | None
+
+
+def listing_extras(raw: Mapping[str, Any]) -> ListingExtras:
+    return ListingExtras(
+        study_description=to_str(first(raw, "StudyDesc", "StudyDescription",
+                                        "Study Description")),
+        study_date=to_date(first(raw, "StudyDate", "Study Date")),
+        manufacturer=to_str(raw.get("Manufacturer")),
+        third_party=to_str(first(raw, "ThirdPartyAnalysis", "3rd Party Analysis")),
+        data_description_uri=to_str(first(raw, "DataDescriptionURI", "CollectionURI",
+                                          "Data Description URI")),
+    )

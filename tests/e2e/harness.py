@@ -90,10 +90,15 @@ def archive_files(root: Path) -> dict[str, tuple[int, str]]:
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and rel.parts[0] != ".staging":
+        if path.is_file() and rel.parts[0] != ".staging" and not is_collection_ledger(rel):
             data = path.read_bytes()
             out[str(rel)] = (len(data), hashlib.md5(data).hexdigest())
     return out
+
+
+def is_collection_ledger(rel: Path) -> bool:
+    """``<Collection>/metadata.csv``: written by the mirror, not a ground-truth file."""
+    return len(rel.parts) == 2 and rel.name == "metadata.csv"
 
 
 def expected_files(truth: dict[str, Any]) -> dict[str, tuple[int, str]]:
@@ -143,6 +148,8 @@ def _archive_files_tolerant(root: Path) -> dict[str, tuple[int, str]]:
             dirs[:] = [d for d in dirs if d != ".staging"]
         for name in files:
             path = Path(top, name)
+            if is_collection_ledger(path.relative_to(root)):
+                continue
             try:
                 data = path.read_bytes()
             except (FileNotFoundError, NotADirectoryError):

@@ -1,0 +1,177 @@
+"""``<root>/<Collection>/metadata.csv``: the NBIA Data Retriever's download ledger, per collection.
+
+One row per DONE series, the Retriever's 17 columns with its exact names and order, built
+from the catalog; ``File Location`` is the series directory relative to the archive root
+in the Retriever's ``./Collection/...`` style. Rewritten atomically (temp file, fsync,
+rename) so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pydicom
+from pydicom.uid import UID
+
+from mirror import layout, logs
+from mirror.catalog.records import SeriesRow
+from mirror.domain import SeriesState
+from mirror.errors import StorageError
+from mirror.tcia.parsing import listing_extras
+
+FILENAME = "metadata.csv"
+#: The NBIA Data Retriever's header, verbatim (names and order).
+COLUMNS = (
+    "Series UID", "Collection", "3rd Party Analysis", "Data Description URI", "Subject ID",
+    "Study UID", "Study Description", "Study Date", "Series Description", "Manufacturer",
+    "Modality", "SOP Class Name", "SOP Class UID", "Number of Images", "File Size",
+    "File Location", "Download Timestamp",
+)
+
+
+def decimal_size(n: int | None) -> str:
+    """The Retriever's File Size: decimal units, two decimals ("163.31 KB", "117.84 MB")."""
+    if n is None:
+        return ""
+    if n < 1000:
+        return f"{n} B"
+    value = float(n)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.2f} {unit}"
+
+
+def sop_class_name(uid: str | None) -> str:
+    if not uid:
+        return ""
+    name = UID(uid).name
+    return "" if name == uid else name
+
+
+def row(series: SeriesRow) -> tuple[str, ...]:
+    """One metadata.csv row for a committed series (pure)."""
+    extras = listing_extras(series.raw or {})
+    when = series.verified_at
+    stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] if when else ""
+    location = f"./{Path(series.local_path).as_posix()}" if series.local_path else ""
+    count = series.local_instance_count if series.local_instance_count is not None \
+        else series.image_count
+    return (
+        series.series_uid, series.collection, extras.third_party or "",
+        extras.data_description_uri or "", series.patient_id, series.study_uid,
+        extras.study_description or "",
+        extras.study_date.strftime("%m-%d-%Y") if extras.study_date else "",
+        series.description or "", extras.manufacturer or "", series.modality or "",
+        sop_class_name(series.sop_class_uid), series.sop_class_uid or "",
+        "" if count is None else str(count),
+        decimal_size(series.local_bytes if series.local_bytes is not None
+                     else series.file_size),
+        location, stamp,
+    )
+
+
+def render(rows: Iterable[tuple[str, ...]]) -> bytes:
+    """Header plus rows, ``\\n`` line ends, quoted only where a value needs it."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def write_atomic(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
+    """Temp file (in *tmp_dir*, same filesystem, else next to *path*), fsync, rename,
+    fsync the directory: a reader sees the old file or the new one, never a part."""
+    tmp = (tmp_dir or path.parent) / f".{path.name}.{os.getpid()}.{id(data):x}.tmp"
+    try:
+        if tmp_dir is not None:
+            tmp_dir.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def collection_path(root: Path, collection: str) -> Path:
+    return root / layout.safe_component(collection) / FILENAME
+
+
+async def refresh(catalog: Any, root: Path, collections: Sequence[str], *,
+                  changed: Iterable[str]) -> list[str]:
+    """Rewrite metadata.csv for the *changed* collections and those that have none yet.
+
+    Returns the collections written. A collection without a directory is skipped.
+    """
+    dirty = set(changed)
+    written = []
+    for name in collections:
+        path = collection_path(root, name)
+        if not path.parent.is_dir() or (name not in dirty and path.exists()):
+            continue
+        await write_collection(catalog, root, name)
+        written.append(name)
+    return written
+
+
+async def write_collection(catalog: Any, root: Path, collection: str) -> Path:
+    """Write one collection's metadata.csv from the catalog's DONE series."""
+    rows = [r async for r in catalog.iter_series(states=[SeriesState.DONE],
+                                                 collections=[collection])]
+    rows = await _with_sop_classes(catalog, root, rows)
+    rows.sort(key=lambda r: (r.patient_id, r.study_uid, r.series_uid))
+    data = render(row(r) for r in rows)
+    path = collection_path(root, collection)
+    # the temporary file lives in <root>/.staging like every other: nothing partial is
+    # ever visible in the archive proper
+    await anyio.to_thread.run_sync(
+        lambda: write_atomic(path, data, tmp_dir=root / layout.STAGING))
+    logs.get().info("metadata.csv written", collection=collection, series=len(rows),
+                    path=str(path))
+    return path
+
+
+async def _with_sop_classes(catalog: Any, root: Path, rows: list[SeriesRow]) -> list[SeriesRow]:
+    """Fill in SOP Class UIDs the catalog lacks from one stored file of each series, once."""
+    found: dict[str, str] = {}
+    for r in rows:
+        if r.sop_class_uid:
+            continue
+        rel = await catalog.first_instance_path(r.series_uid)
+        target = root / rel if rel else None
+        if target is None or not layout.is_inside(root, target):
+            continue
+        uid = await anyio.to_thread.run_sync(_read_sop_class, target)
+        if uid:
+            found[r.series_uid] = uid
+    if not found:
+        return rows
+    await catalog.set_sop_classes(found)
+    return [replace(r, sop_class_uid=found.get(r.series_uid, r.sop_class_uid)) for r in rows]
+
+
+def _read_sop_class(path: Path) -> str | None:
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        value = str(ds.get("SOPClassUID", "") or "").strip()
+    except Exception:  # a damaged file is verify's business; the column stays empty
+        return None
+    return value if layout.UID_RE.fullmatch(value) and len(value) <= 64 else None
