@@ -3,6 +3,11 @@
 Every request goes through :meth:`Transport.attempts` (in-place retries with backoff and
 Retry-After, one credential renewal on 401) and :meth:`Transport.response` (one try, with
 HTTP status and aiohttp exceptions mapped into the mirror.errors tree).
+
+Redirects are followed by hand, and only within the origin (scheme, host, port) of the
+configured URL: a redirect to any other origin is refused as :class:`CrossOriginRedirect`
+(permanent; for the token endpoint an AuthError), so no credential (api_key header,
+Bearer token, password or refresh grant) ever reaches a server that was not configured.
 """
 
 from __future__ import annotations
@@ -17,19 +22,22 @@ from types import TracebackType
 
 import aiohttp
 import anyio
+from yarl import URL
 
 from mirror.config import SourceSettings
 from mirror.errors import (
     AuthError,
     ConfigError,
+    CrossOriginRedirect,
     MirrorError,
     PermanentApiError,
     ProtocolError,
     SourceUnreachable,
     TransientApiError,
 )
-from mirror.retry import RetryPolicy, retry_after_seconds
+from mirror.retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
 from mirror.tcia.auth import Auth, make_auth
+from mirror.tcia.bodies import BodyLimits, BodyReader
 from mirror.tcia.parsing import snippet
 from mirror.tcia.ratelimit import RateLimiter
 
@@ -40,6 +48,9 @@ CHUNK = 256 * 1024
 #: Error bodies are messages, not data: never read more than this of one.
 ERROR_BODY_LIMIT = 64 * 1024
 USER_AGENT = "tcia-mirror/0.1 (+aiohttp)"
+#: Same-origin redirects followed per request (aiohttp's own default is 10).
+MAX_REDIRECTS = 10
+_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class Unauthorized(AuthError):
@@ -65,8 +76,12 @@ def retryable_in_place(exc: BaseException) -> bool:
 
 
 def status_error(label: str, status: int, body: bytes, headers: Mapping[str, str],
-                 used: Mapping[str, str]) -> MirrorError:
-    """A non-2xx answer -> the error it means (pure, table-tested)."""
+                 used: Mapping[str, str], *,
+                 max_retry_after: float = DEFAULT_MAX_RETRY_AFTER) -> MirrorError:
+    """A non-2xx answer -> the error it means (pure, table-tested).
+
+    Retry-After is clamped to *max_retry_after* (``source.max_retry_after``).
+    """
     text = snippet(body)
     message = f"{label}: HTTP {status}" + (f": {text}" if text else "")
     if status == 401:
@@ -74,7 +89,8 @@ def status_error(label: str, status: int, body: bytes, headers: Mapping[str, str
     if status == 403:
         return AuthError(f"{message} (access forbidden)")
     if status in (408, 425, 429) or status >= 500:
-        retry_after = retry_after_seconds(headers.get("Retry-After", ""), datetime.now(UTC))
+        retry_after = retry_after_seconds(headers.get("Retry-After", ""), datetime.now(UTC),
+                                          cap=max_retry_after)
         return TransientApiError(message, retry_after=retry_after, endpoint=label,
                                  status=status, body=text)
     if 400 <= status < 500:
@@ -219,18 +235,47 @@ class Transport:
         await self.limiter.acquire()
         headers = await self.auth.headers() if use_auth else {}
         try:
-            async with self.session.request(method, url, params=params, data=data,
-                                            headers=headers) as resp:
+            resp = await self._follow(label, method, url, params=params, data=data,
+                                      headers=headers)
+            try:
                 if self.on_response is not None:
                     self.on_response(label, resp.status)
                 if check and not 200 <= resp.status < 300:
                     body = await resp.content.read(ERROR_BODY_LIMIT)
-                    raise status_error(label, resp.status, body, resp.headers, headers)
+                    raise status_error(label, resp.status, body, resp.headers, headers,
+                                       max_retry_after=self.source.max_retry_after)
                 yield resp
+            finally:
+                resp.release()
         except (aiohttp.ClientError, TimeoutError) as exc:
             if self.on_response is not None:
                 self.on_response(label, "error")
             raise client_error(label, exc) from exc
+
+    async def _follow(self, label: str, method: str, url: str, *,
+                      params: Mapping[str, str] | None, data: Mapping[str, str] | None,
+                      headers: Mapping[str, str]) -> aiohttp.ClientResponse:
+        """Send the request; follow redirects only while they stay on *url*'s origin."""
+        origin = URL(url).origin()
+        for _ in range(MAX_REDIRECTS + 1):
+            resp = await self.session.request(method, url, params=params, data=data,
+                                              headers=headers, allow_redirects=False)
+            location = resp.headers.get("Location") if resp.status in _REDIRECTS else None
+            if not location:
+                return resp
+            resp.release()
+            target = redirect_target(label, resp.url, location, origin)
+            url, params = str(target), None  # the Location carries its own query
+            if resp.status in (301, 302, 303) and method != "GET":
+                method, data = "GET", None  # what browsers and aiohttp do
+        raise ProtocolError(f"{label}: more than {MAX_REDIRECTS} redirects", endpoint=label)
+
+    def body(self, resp: aiohttp.ClientResponse, label: str, *,
+             listing: bool) -> BodyReader:
+        """A bounded reader of *resp*'s body (stall bound; size and time too for listings)."""
+        limits = (BodyLimits.for_listing(self.source) if listing
+                  else BodyLimits.for_download(self.source))
+        return BodyReader(resp.content, label, limits, chunk=CHUNK)
 
     async def fetch(self, label: str, method: str, url: str, *,
                     params: Mapping[str, str] | None = None,
@@ -240,8 +285,10 @@ class Transport:
             with attempt:
                 async with self.response(label, method, url, params=params,
                                          data=data) as resp:
-                    body = await resp.read()
-                    return resp.status, resp.headers.get("Content-Type", ""), body
+                    reader, parts = self.body(resp, label, listing=True), []
+                    while chunk := await reader.read():
+                        parts.append(chunk)
+                    return resp.status, resp.headers.get("Content-Type", ""), b"".join(parts)
         raise AssertionError("unreachable: attempts either returns or raises")
 
     async def post_form(self, url: str, form: dict[str, str]) -> tuple[int, bytes]:
@@ -253,7 +300,24 @@ class Transport:
                                          check=False) as resp:
                     body = await resp.content.read(ERROR_BODY_LIMIT)
                     if resp.status == 429 or resp.status >= 500:
-                        raise status_error(label, resp.status, b"", resp.headers, {})
+                        raise status_error(label, resp.status, b"", resp.headers, {},
+                                           max_retry_after=self.source.max_retry_after)
                     return resp.status, body
         raise AssertionError("unreachable: attempts either returns or raises")
 
+
+
+def redirect_target(label: str, base: URL, location: str, origin: URL) -> URL:
+    """Where a redirect goes; CrossOriginRedirect unless it stays on *origin* (pure)."""
+    try:
+        target = base.join(URL(location))
+        target_origin = target.origin()
+    except ValueError as exc:
+        raise ProtocolError(f"{label}: redirect to an unusable Location", endpoint=label) from exc
+    if target_origin != origin:
+        raise CrossOriginRedirect(
+            f"{label}: the server redirected to {target_origin}, another origin than the "
+            f"configured {origin}; refusing to follow it (credentials are only ever sent to "
+            f"the configured origin; if the service moved, change source.base_url)",
+            endpoint=label, status=None)
+    return target
