@@ -28,6 +28,7 @@ program (``raise ... from exc``), so the CLI only ever sees this tree:
 from __future__ import annotations
 
 import errno as _errno
+import os as _os
 
 
 class MirrorError(Exception):
@@ -166,6 +167,15 @@ class InvalidUid(MirrorError):
 STORAGE_FULL_ERRNOS = frozenset({_errno.ENOSPC, _errno.EDQUOT})
 #: Every StorageFull message starts with this; ``status`` and ``/healthz`` look for it.
 STORAGE_FULL_MARK = "storage full"
+
+
+#: What a recorded error (a string in the catalog) says when the disk was full.
+STORAGE_FULL_TEXTS = (STORAGE_FULL_MARK, *sorted(_os.strerror(n) for n in STORAGE_FULL_ERRNOS))
+
+
+def mentions_storage_full(text: str | None) -> bool:
+    """True when a recorded error message is about a full disk or quota."""
+    return bool(text) and any(mark in text for mark in STORAGE_FULL_TEXTS)  # type: ignore[operator]
 
 
 def is_storage_full(exc: BaseException | None) -> bool:

@@ -78,8 +78,8 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
         print(json.dumps(summary, indent=2))
     else:
         logs.get().info("sync finished", **{k: v for k, v in summary.items()
-                                            if k not in ("plan", "errors")})
-    return 0 if summary["outcome"] == "ok" else 1
+                                            if k not in ("plan", "errors", "deferred_series")})
+    return 0 if summary["outcome"] in ("ok", "deferred") else 1
 
 
 async def _sync(client: Any, catalog: Any, settings: Settings,
@@ -97,15 +97,17 @@ async def _sync(client: Any, catalog: Any, settings: Settings,
     with reporter:
         stats = await pool.run(until_idle=True)
     failed = await _failed_in(catalog, collections)
-    outcome = "failed" if failed or broken else "ok"
+    # deferred (due beyond sync.max_wait, still queued) is not failed: exit 0, said apart
+    outcome = "failed" if failed or broken else "deferred" if stats.deferred else "ok"
     counts = {"done": stats.done, "failed": len(failed), "retried": stats.retried,
-              "bytes": stats.bytes}
+              "bytes": stats.bytes, "deferred": len(stats.deferred)}
     await catalog.finish_run(run_id, outcome=outcome, counts=counts)
     return {"outcome": outcome, "collections": collections, **counts,
             "plan": {c: p.summary() for c, p in plans.items()},
             "failed_collections": broken,
             "failed_series": [uid for uid, _ in failed[:1000]],
-            "errors": dict(failed[:1000])}
+            "errors": dict(failed[:1000]),
+            "deferred_series": stats.deferred[:1000]}
 
 
 async def _discover_all(client: Any, catalog: Any, settings: Settings, collections: list[str],
