@@ -42,8 +42,8 @@ def test_a_huge_retry_after_defers_the_series_and_the_sync_ends(
     rules = {"getImageWithMD5Hash": throttle_one_series(victim, retry_after)}
     with proxy(simulator.url, rules) as front:
         mirror = write_config(tmp_path, base_url=front.url + PREFIXES["nbia-v4"],
-                              api="nbia-v4", collections=simulator.collections(),
-                              sync='max_wait = "5m"')
+                              api="nbia-v4", collections=simulator.collections())
+        # defaults: source.max_retry_after = 15m, sync.max_wait = 5m
         started = datetime.now(UTC)
         proc = mirror.run("sync", "--json", timeout=60)
         assert no_traceback(proc.stderr), proc.stderr[-2000:]
