@@ -13,6 +13,7 @@ Bearer token, password or refresh grant) ever reaches a server that was not conf
 from __future__ import annotations
 
 import logging
+import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -103,7 +104,10 @@ def client_error(label: str, exc: BaseException) -> MirrorError:
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return final(SourceUnreachable(f"{label}: TLS verification failed: {exc}"))
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or str(exc.os_error)
+        # asyncio's "Connect call failed (...)" hides the cause its errno names
+        error = exc.os_error
+        reason = (os.strerror(error.errno) if error.errno
+                  else error.strerror or str(error))
         return SourceUnreachable(f"{label}: cannot connect to {exc.host}:{exc.port}: {reason}")
     if isinstance(exc, aiohttp.InvalidURL):
         return ConfigError(f"source.base_url: invalid URL ({exc})")
