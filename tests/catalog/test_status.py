@@ -87,3 +87,20 @@ async def test_cli_db_upgrade_then_status_json(catalog_url: str, tmp_path: Path)
     rows = json.loads(shown.stdout)
     assert [(r["collection"], r["done"], r["series_total"]) for r in rows] == [
         ("COLL-A", 2, 5), ("COLL-B", 0, 0)]
+
+
+async def test_series_waiting_for_disk_space_show_as_storage_full(
+        catalog: Catalog, catalog_url: str) -> None:
+    """Errors recorded with queued or failed series; the same query on both backends."""
+    await catalog.upsert_series([remote(i) for i in range(3)])
+    full, quota, other = await catalog.claim("w", 3, lease_seconds=60)
+    await catalog.fail(full.series_uid, "w", retry_at=datetime.now(UTC),
+                       error="StorageFull: storage full: cannot write x: [Errno 28] ...")
+    await catalog.fail(quota.series_uid, "w", retry_at=None,
+                       error="StorageError: cannot write y: Disk quota exceeded")
+    await catalog.fail(other.series_uid, "w", retry_at=None, error="StorageError: 100%_ ok")
+    rows = await status.collect(catalog_url)
+    (a,) = [r for r in rows if r["collection"] == "COLL-A"]
+    assert (a["storage"], a["storage_waiting"]) == ("full", 2)
+    assert "storage full" in a["storage_error"] or "quota" in a["storage_error"]
+    assert "storage: full (COLL-A: 2 series waiting" in status.render(rows, as_json=False)
