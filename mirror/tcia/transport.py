@@ -256,7 +256,7 @@ class Transport:
                 self.on_response(label, "error")
             raise client_error(label, exc) from exc
 
-    async def _follow(self, label: str, method: str, url: str, *,
+    async def _follow(self, label: str, method: str, url: str | URL, *,
                       params: Mapping[str, str] | None, data: Mapping[str, str] | None,
                       headers: Mapping[str, str]) -> aiohttp.ClientResponse:
         """Send the request; follow redirects only while they stay on *url*'s origin."""
@@ -268,8 +268,8 @@ class Transport:
             if not location:
                 return resp
             resp.release()
-            target = redirect_target(label, resp.url, location, origin)
-            url, params = str(target), None  # the Location carries its own query
+            # the Location carries its own query; the URL object keeps its encoding as is
+            url, params = redirect_target(label, resp.url, location, origin), None
             if resp.status in (301, 302, 303) and method != "GET":
                 method, data = "GET", None  # what browsers and aiohttp do
         raise ProtocolError(f"{label}: more than {MAX_REDIRECTS} redirects", endpoint=label)
@@ -302,7 +302,9 @@ class Transport:
             with attempt:
                 async with self.response(label, "POST", url, data=form, use_auth=False,
                                          check=False) as resp:
-                    body = await resp.content.read(ERROR_BODY_LIMIT)
+                    reader, body = self.body(resp, label, listing=False), b""
+                    while len(body) < ERROR_BODY_LIMIT and (chunk := await reader.read()):
+                        body += chunk  # the whole (small) answer, not what arrived first
                     if resp.status == 429 or resp.status >= 500:
                         raise status_error(label, resp.status, b"", resp.headers, {},
                                            max_retry_after=self.source.max_retry_after)
