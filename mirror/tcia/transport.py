@@ -260,7 +260,7 @@ class Transport:
                       params: Mapping[str, str] | None, data: Mapping[str, str] | None,
                       headers: Mapping[str, str]) -> aiohttp.ClientResponse:
         """Send the request; follow redirects only while they stay on *url*'s origin."""
-        origin = URL(url).origin()
+        origin = URL(url)
         for _ in range(MAX_REDIRECTS + 1):
             resp = await self.session.request(method, url, params=params, data=data,
                                               headers=headers, allow_redirects=False)
@@ -314,16 +314,25 @@ class Transport:
 
 
 def redirect_target(label: str, base: URL, location: str, origin: URL) -> URL:
-    """Where a redirect goes; CrossOriginRedirect unless it stays on *origin* (pure)."""
+    """Where a redirect goes; CrossOriginRedirect unless it stays on *origin* (pure).
+
+    Origins compare as (scheme, host, effective port): ``https://h`` and ``https://h:443``
+    are the same, ``http://h`` and ``https://h:8443`` are not.
+    """
     try:
         target = base.join(URL(location))
-        target_origin = target.origin()
+        same = _origin_key(target) == _origin_key(origin)
+        shown = target.origin()
     except ValueError as exc:
         raise ProtocolError(f"{label}: redirect to an unusable Location", endpoint=label) from exc
-    if target_origin != origin:
+    if not same:
         raise CrossOriginRedirect(
-            f"{label}: the server redirected to {target_origin}, another origin than the "
-            f"configured {origin}; refusing to follow it (credentials are only ever sent to "
-            f"the configured origin; if the service moved, change source.base_url)",
+            f"{label}: the server redirected to {shown}, another origin than the "
+            f"configured {origin.origin()}; refusing to follow it (credentials are only ever "
+            f"sent to the configured origin; if the service moved, change source.base_url)",
             endpoint=label, status=None)
     return target
+
+
+def _origin_key(url: URL) -> tuple[str, str, int | None]:
+    return url.scheme.lower(), (url.host or "").lower(), url.port
