@@ -23,13 +23,11 @@ from types import TracebackType
 
 import aiohttp
 import anyio
-from yarl import URL
 
 from mirror.config import SourceSettings
 from mirror.errors import (
     AuthError,
     ConfigError,
-    CrossOriginRedirect,
     MirrorError,
     PermanentApiError,
     ProtocolError,
@@ -41,6 +39,7 @@ from mirror.tcia.auth import Auth, make_auth
 from mirror.tcia.bodies import BodyLimits, BodyReader
 from mirror.tcia.parsing import snippet
 from mirror.tcia.ratelimit import RateLimiter
+from mirror.tcia.redirects import follow
 
 log = logging.getLogger("mirror.tcia")
 
@@ -49,9 +48,6 @@ CHUNK = 256 * 1024
 #: Error bodies are messages, not data: never read more than this of one.
 ERROR_BODY_LIMIT = 64 * 1024
 USER_AGENT = "tcia-mirror/0.1 (+aiohttp)"
-#: Same-origin redirects followed per request (aiohttp's own default is 10).
-MAX_REDIRECTS = 10
-_REDIRECTS = (301, 302, 303, 307, 308)
 
 
 class Unauthorized(AuthError):
@@ -239,8 +235,8 @@ class Transport:
         await self.limiter.acquire()
         headers = await self.auth.headers() if use_auth else {}
         try:
-            resp = await self._follow(label, method, url, params=params, data=data,
-                                      headers=headers)
+            resp = await follow(self.session, label, method, url, params=params, data=data,
+                                headers=headers)
             try:
                 if self.on_response is not None:
                     self.on_response(label, resp.status)
@@ -255,24 +251,6 @@ class Transport:
             if self.on_response is not None:
                 self.on_response(label, "error")
             raise client_error(label, exc) from exc
-
-    async def _follow(self, label: str, method: str, url: str | URL, *,
-                      params: Mapping[str, str] | None, data: Mapping[str, str] | None,
-                      headers: Mapping[str, str]) -> aiohttp.ClientResponse:
-        """Send the request; follow redirects only while they stay on *url*'s origin."""
-        origin = URL(url)
-        for _ in range(MAX_REDIRECTS + 1):
-            resp = await self.session.request(method, url, params=params, data=data,
-                                              headers=headers, allow_redirects=False)
-            location = resp.headers.get("Location") if resp.status in _REDIRECTS else None
-            if not location:
-                return resp
-            resp.release()
-            # the Location carries its own query; the URL object keeps its encoding as is
-            url, params = redirect_target(label, resp.url, location, origin), None
-            if resp.status in (301, 302, 303) and method != "GET":
-                method, data = "GET", None  # what browsers and aiohttp do
-        raise ProtocolError(f"{label}: more than {MAX_REDIRECTS} redirects", endpoint=label)
 
     def body(self, resp: aiohttp.ClientResponse, label: str, *,
              listing: bool) -> BodyReader:
@@ -312,27 +290,3 @@ class Transport:
         raise AssertionError("unreachable: attempts either returns or raises")
 
 
-
-def redirect_target(label: str, base: URL, location: str, origin: URL) -> URL:
-    """Where a redirect goes; CrossOriginRedirect unless it stays on *origin* (pure).
-
-    Origins compare as (scheme, host, effective port): ``https://h`` and ``https://h:443``
-    are the same, ``http://h`` and ``https://h:8443`` are not.
-    """
-    try:
-        target = base.join(URL(location))
-        same = _origin_key(target) == _origin_key(origin)
-        shown = target.origin()
-    except ValueError as exc:
-        raise ProtocolError(f"{label}: redirect to an unusable Location", endpoint=label) from exc
-    if not same:
-        raise CrossOriginRedirect(
-            f"{label}: the server redirected to {shown}, another origin than the "
-            f"configured {origin.origin()}; refusing to follow it (credentials are only ever "
-            f"sent to the configured origin; if the service moved, change source.base_url)",
-            endpoint=label, status=None)
-    return target
-
-
-def _origin_key(url: URL) -> tuple[str, str, int | None]:
-    return url.scheme.lower(), (url.host or "").lower(), url.port

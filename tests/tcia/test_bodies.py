@@ -8,7 +8,7 @@ from yarl import URL
 
 from mirror.errors import CrossOriginRedirect, ProtocolError, TransientApiError
 from mirror.tcia.bodies import BodyLimits, BodyReader
-from mirror.tcia.transport import redirect_target
+from mirror.tcia.redirects import redirect_target
 
 
 class Script:
