@@ -62,6 +62,12 @@ class SourceSettings:
     connect_timeout: Duration = Duration(30.0)
     read_timeout: Duration = Duration(120.0)
     retries: int = 5
+    # wire bounds against a hostile or broken server (README "Hostile servers")
+    max_retry_after: Duration = Duration(900.0)
+    stall_timeout: Duration = Duration(120.0)
+    stall_min_rate: int = 1024
+    max_listing_bytes: int = 1 << 30
+    listing_timeout: Duration = Duration(3600.0)
 
     def resolved_token_url(self) -> str:
         """The token endpoint: configured, or ``<host>/nbia-api/oauth/token``."""
@@ -119,6 +125,7 @@ class SyncSettings:
     body_parts: tuple[str, ...] = ()
     patients: tuple[str, ...] = ()
     filters: FilterTable = ()
+    max_wait: Duration = Duration(300.0)  # one-shot sync: retries due later are deferred
 
 
 @dataclass(frozen=True)
@@ -205,10 +212,22 @@ def _validate(settings: Settings) -> Settings:
          "must be positive and at most sync.retry_backoff_cap"),
         (_valid_listen(s.daemon.listen), "daemon.listen", "must be HOST:PORT"),
     ]
-    for ok, key, why in checks:
+    for ok, key, why in [*checks, *_wire_checks(s)]:
         if not ok:
             raise ConfigError(f"{key}: {why}")
     return settings
+
+
+def _wire_checks(s: Settings) -> list[tuple[bool, str, str]]:
+    """The bounds that keep a hostile server from parking, stalling or flooding a sync."""
+    return [
+        (s.source.max_retry_after > 0, "source.max_retry_after", "must be positive"),
+        (s.source.stall_timeout > 0, "source.stall_timeout", "must be positive"),
+        (s.source.stall_min_rate >= 0, "source.stall_min_rate", "must be >= 0"),
+        (s.source.max_listing_bytes > 0, "source.max_listing_bytes", "must be positive"),
+        (s.source.listing_timeout > 0, "source.listing_timeout", "must be positive"),
+        (s.sync.max_wait >= 0, "sync.max_wait", "must be >= 0"),
+    ]
 
 
 def _valid_listen(listen: str) -> bool:

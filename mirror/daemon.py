@@ -4,6 +4,10 @@ Shutdown protocol: the first SIGTERM/SIGINT stops polling and claiming, lets run
 downloads finish until ``[daemon] shutdown_timeout``, then cancels them (their series
 go back to the queue as retryable), closes everything and exits 0. A second signal
 exits at once with 130; nothing partial is ever at a final path, so that is safe too.
+
+``/healthz`` gives the cause, not just the symptom: the last poll error per collection
+(e.g. connection refused) and ``storage: full`` with the last storage error while series
+wait for disk space.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from anyio.abc import TaskGroup
 from mirror import logs, manifest_sync, metadata_csv, scheduler
 from mirror.catalog.store import Scope
 from mirror.config import Settings
-from mirror.errors import MirrorError
+from mirror.errors import MirrorError, mentions_storage_full
 from mirror.manifest import read_manifest
 from mirror.metrics import Metrics, serve_http
 from mirror.service import open_components, prepare_archive
@@ -62,8 +66,15 @@ class Daemon:
         self.dirty: set[str] = set()
         self.stopping = anyio.Event()
         self._rng = random.Random()
+        #: for /healthz: the last poll error per collection, the last full-disk error
+        self.poll_errors: dict[str, str] = {}
+        self.storage_error: str | None = None
 
     def _on_outcome(self, outcome: Any) -> None:
+        if mentions_storage_full(outcome.error):
+            self.storage_error = outcome.error
+        elif outcome.status == "done":
+            self.storage_error = None  # something was written: there is space again
         self.metrics.observe_outcome(outcome)
         if outcome.status == "done":
             self.dirty.add(outcome.collection)
@@ -138,9 +149,11 @@ class Daemon:
             found = await scheduler.discover(self.client, self.catalog, name,
                                              settings=self.settings, now=datetime.now(UTC))
         except MirrorError as exc:
+            self.poll_errors[name] = str(exc)
             self.metrics.poll_failed(name)
             self.log.warning("poll failed", collection=name, error=str(exc))
             return
+        self.poll_errors.pop(name, None)
         self.metrics.poll_succeeded(name)
         self.log.info("polled", collection=name, mode=found.mode, **found.plan.summary())
         if self.pool is not None:
@@ -195,11 +208,18 @@ class Daemon:
             last = info.last_poll if info else None
             ok = bool(info and info.last_poll_ok and last
                       and (now - last).total_seconds() <= limit)
+            error = self.poll_errors.get(name) or (info.last_error if info else None)
             body["collections"][name] = {
                 "last_poll": last.isoformat() if last else None,
-                "last_poll_ok": bool(info and info.last_poll_ok), "healthy": ok}
+                "last_poll_ok": bool(info and info.last_poll_ok), "healthy": ok,
+                "last_error": None if ok else error}
             if not ok:
-                reasons.append(f"{name}: no successful poll within {limit:.0f}s")
+                reasons.append(f"{name}: no successful poll within {limit:.0f}s"
+                               + (f" (last error: {error})" if error else ""))
+        body["storage"] = "full" if self.storage_error else "ok"
+        if self.storage_error:
+            body["storage_error"] = self.storage_error
+            reasons.append(f"storage full, series wait for space: {self.storage_error}")
         if reasons:
             body["reason"] = "; ".join(reasons)
         body["status"] = "ok" if not reasons else "unhealthy"

@@ -12,6 +12,7 @@ program (``raise ... from exc``), so the CLI only ever sees this tree:
     ├── ApiError                        exit 1  an HTTP answer we cannot use
     │   ├── TransientApiError                   5xx, 429, reset: retry later
     │   ├── PermanentApiError                   400 and friends: do not retry
+    │   │   └── CrossOriginRedirect             a redirect to another origin (refused)
     │   └── ProtocolError                       malformed body (bad JSON, HTML page)
     ├── TransferError                   exit 1  a series download that cannot be committed
     │   ├── TruncatedArchive                    ZIP cut short or unreadable (transient)
@@ -19,11 +20,15 @@ program (``raise ... from exc``), so the CLI only ever sees this tree:
     │   └── VerificationError                   counts, sizes, MD5, DICOM UIDs disagree
     ├── CatalogError                    exit 1  database problems
     │   └── IllegalTransition                   a series state change the table forbids
-    ├── StorageError                    exit 1  disk full, permissions
+    ├── StorageError                    exit 1  permissions, I/O errors
+    │   └── StorageFull                         ENOSPC / EDQUOT: transient, retried
     └── Interrupted                     exit 130
 """
 
 from __future__ import annotations
+
+import errno as _errno
+import os as _os
 
 
 class MirrorError(Exception):
@@ -138,6 +143,11 @@ class IllegalTransition(CatalogError):
 class StorageError(MirrorError):
     """The archive storage failed."""
 
+    @property  # type: ignore[override]
+    def transient(self) -> bool:
+        """A full disk or quota is transient wherever it was raised (``from`` an OSError)."""
+        return is_storage_full(self.__cause__)
+
 
 class Interrupted(MirrorError):
     """Interrupted."""
@@ -149,3 +159,49 @@ class InvalidUid(MirrorError):
     """A DICOM UID is malformed."""
 
     # Not transient: the same UID is malformed on every attempt.
+
+
+# --- appended: wire trust (redirects, full disks) ----------------------------------------
+
+#: errno values that mean "no space": they pass once space is freed.
+STORAGE_FULL_ERRNOS = frozenset({_errno.ENOSPC, _errno.EDQUOT})
+#: Every StorageFull message starts with this; ``status`` and ``/healthz`` look for it.
+STORAGE_FULL_MARK = "storage full"
+
+
+#: What a recorded error (a string in the catalog) says when the disk was full.
+STORAGE_FULL_TEXTS = (STORAGE_FULL_MARK, *sorted(_os.strerror(n) for n in STORAGE_FULL_ERRNOS))
+
+
+def mentions_storage_full(text: str | None) -> bool:
+    """True when a recorded error message is about a full disk or quota."""
+    return bool(text) and any(mark in text for mark in STORAGE_FULL_TEXTS)  # type: ignore[operator]
+
+
+def is_storage_full(exc: BaseException | None) -> bool:
+    """True for an OSError (or an error caused by one) saying the disk or quota is full."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if isinstance(exc, OSError) and exc.errno in STORAGE_FULL_ERRNOS:
+            return True
+        if isinstance(exc, StorageFull):
+            return True
+        exc, seen = exc.__cause__, seen + 1
+    return False
+
+
+class StorageFull(StorageError):
+    """The archive storage is full (ENOSPC or EDQUOT): retried with backoff until it is not."""
+
+    def __init__(self, message: str | None = None) -> None:
+        text = message or ""
+        super().__init__(text if text.startswith(STORAGE_FULL_MARK)
+                         else f"{STORAGE_FULL_MARK}: {text}")
+
+    @property
+    def transient(self) -> bool:
+        return True
+
+
+class CrossOriginRedirect(PermanentApiError):
+    """The server redirected to another origin; credentials never go there, so it is refused."""

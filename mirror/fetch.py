@@ -51,7 +51,7 @@ async def process_series(pool: Any, item: Any) -> Any:
         raise
     except MirrorError as exc:
         outcome.error = f"{type(exc).__name__}: {exc}"
-        give_up = not exc.transient or item.attempts >= pool.settings.sync.max_attempts
+        give_up = pool.gives_up(item.attempts, exc)
         retry_at = None if give_up else retry_time(item.attempts, now=datetime.now(UTC),
                                                    base=pool.settings.sync.retry_backoff,
                                                    cap=pool.settings.sync.retry_backoff_cap,

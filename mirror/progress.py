@@ -158,12 +158,16 @@ def summary_text(summary: Mapping[str, Any]) -> str:
     seconds = float(summary.get("seconds") or 0.0)
     nbytes = int(summary.get("bytes") or 0)
     rate = f"{human_bytes(int(nbytes / seconds))}/s" if seconds > 0 else "-"
-    verdict = "complete" if summary.get("outcome") == "ok" else "finished with failures"
+    verdict = {"ok": "complete", "deferred": "complete for now"}.get(
+        str(summary.get("outcome")), "finished with failures")
     lines = [
         f"sync {verdict} in {_duration(seconds)}: {summary.get('done', 0)} series done, "
-        f"{summary.get('failed', 0)} failed, {summary.get('retried', 0)} deferred for a "
-        f"retry; {human_bytes(nbytes)} at {rate}",
+        f"{summary.get('failed', 0)} failed, {summary.get('deferred', 0)} deferred "
+        f"({summary.get('retried', 0)} retries); {human_bytes(nbytes)} at {rate}",
     ]
+    for item in (summary.get("deferred_series") or [])[:SUMMARY_FAILED_SHOWN]:
+        lines.append(f"  deferred {item.get('series_uid')} until {item.get('next_attempt')}: "
+                     f"{item.get('error') or 'retry later'}")
     for name, error in (summary.get("failed_collections") or {}).items():
         lines.append(f"  collection {name}: discovery failed: {error}")
     errors = summary.get("errors") or {}

@@ -1,18 +1,25 @@
-"""Pure retry policy: exponential backoff with full jitter and Retry-After parsing.
+"""Pure retry policy: exponential backoff with full jitter and bounded Retry-After parsing.
 
 No I/O and no sleeping here: callers (the TCIA client for requests, the workers for whole
-series) ask how long to wait and do the waiting themselves.
+series) ask how long to wait and do the waiting themselves. Every delay a server can ask
+for is clamped (``[source] max_retry_after``): a hostile ``Retry-After`` never parks work
+for longer, and garbage is ignored rather than raised.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 #: 2**62 is already far beyond any cap; bounding the exponent avoids float overflow.
 _MAX_EXPONENT = 62
+#: Default clamp for a server's Retry-After, in seconds (config: source.max_retry_after).
+DEFAULT_MAX_RETRY_AFTER = 900.0
+#: delta-seconds (RFC 9110 says digits; a sign or a fraction is tolerated, an exponent not).
+_DELTA = re.compile(r"^[+-]?[0-9]{1,30}(\.[0-9]{1,30})?$")
 
 
 def backoff_delay(attempt: int, *, base: float, cap: float,
@@ -31,35 +38,38 @@ def backoff_delay(attempt: int, *, base: float, cap: float,
     return (rng or random).uniform(0.0, ceiling)
 
 
-def retry_after_seconds(header_value: str, now: datetime) -> float | None:
-    """``Retry-After`` (delta seconds or an HTTP-date) -> seconds from *now*; None if unusable.
+def retry_after_seconds(header_value: str, now: datetime, *,
+                        cap: float = DEFAULT_MAX_RETRY_AFTER) -> float | None:
+    """``Retry-After`` (delta seconds or an HTTP-date) -> seconds from *now*, in [0, cap].
 
-    Dates in the past give 0. A naive *now* is taken as UTC, as HTTP dates are.
+    None when the value is unusable (empty, garbage, ``1e14``, NaN): the caller's own
+    backoff applies then. Dates in the past give 0; a naive *now* is taken as UTC, as
+    HTTP dates are. Never raises, whatever the server sent.
     """
     value = (header_value or "").strip()
-    if not value:
+    if not value or len(value) > 64:
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return _seconds_until_http_date(value, now)
-    if seconds != seconds or seconds in (float("inf"), float("-inf")):  # NaN / inf
+    if _DELTA.match(value):
+        seconds: float | None = float(value)
+    else:
+        seconds = _seconds_until_http_date(value, now)
+    if seconds is None or seconds != seconds:  # NaN cannot come out of the regex; be sure
         return None
-    return max(0.0, seconds)
+    return min(max(0.0, seconds), max(0.0, cap))
 
 
 def _seconds_until_http_date(value: str, now: datetime) -> float | None:
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        if now.tzinfo is None:
+            now = now.replace(tzinfo=UTC)
+        return (when - now).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 @dataclass(frozen=True)

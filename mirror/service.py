@@ -84,9 +84,9 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
     else:
         if not sys.stderr.isatty():  # log collectors still get the event, as JSON
             logs.get().info("sync finished", **{k: v for k, v in summary.items()
-                                                if k not in ("plan", "errors")})
+                                                if k not in ("plan", "errors", "deferred_series")})
         print(summary_text(summary))
-    return 0 if summary["outcome"] == "ok" else 1
+    return 0 if summary["outcome"] in ("ok", "deferred") else 1
 
 
 async def _sync(client: Any, catalog: Any, settings: Settings, options: SyncOptions,
@@ -116,15 +116,17 @@ async def _sync(client: Any, catalog: Any, settings: Settings, options: SyncOpti
         stats = await pool.run(until_idle=True)
     failed = await _failed_in(catalog, scope)
     await _write_metadata(catalog, settings, plans, pinned, changed)
-    outcome = "failed" if failed or broken else "ok"
+    # deferred (due beyond sync.max_wait, still queued) is not failed: exit 0, said apart
+    outcome = "failed" if failed or broken else "deferred" if stats.deferred else "ok"
     counts = {"done": stats.done, "failed": len(failed), "retried": stats.retried,
-              "bytes": stats.bytes}
+              "bytes": stats.bytes, "deferred": len(stats.deferred)}
     await catalog.finish_run(run_id, outcome=outcome, counts=counts)
     return {"outcome": outcome, "collections": collections, **counts,
             "plan": {c: p.summary() for c, p in plans.items()},
             "failed_collections": broken,
             "failed_series": [uid for uid, _ in failed[:1000]],
             "errors": dict(failed[:1000]),
+            "deferred_series": stats.deferred[:1000],
             **({"manifests": _manifest_summary(pinned)} if pinned else {})}
 
 

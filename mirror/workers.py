@@ -3,6 +3,12 @@
 Each series is fetched into ``<root>/.staging/`` and only renamed into place after
 every check passed; the catalog commit follows the rename, and a crash between the two
 is healed by adoption (the next attempt finds the complete files and fetches nothing).
+
+A one-shot run never waits past its horizon: once nothing is in flight and the next
+retry is due later than ``[sync] max_wait``, it stops and reports those series as
+deferred (their next attempt time stays in the catalog). A full disk is transient: the
+daemon retries it with backoff for as long as it takes; a one-shot run gives up after
+``max_attempts`` like for any other transient error.
 """
 
 from __future__ import annotations
@@ -26,8 +32,8 @@ from mirror.catalog import LeaseLost
 from mirror.catalog.store import Scope
 from mirror.config import Settings
 from mirror.domain import SeriesState
-from mirror.errors import MirrorError
-from mirror.retry import backoff_delay
+from mirror.errors import MirrorError, is_storage_full
+from mirror.retry import DEFAULT_MAX_RETRY_AFTER, backoff_delay
 
 IDLE_RECHECK = 2.0
 
@@ -99,6 +105,8 @@ class PoolStats:
     retried: int = 0
     bytes: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
+    #: one-shot runs: series still queued whose next attempt lies beyond the horizon
+    deferred: list[dict[str, Any]] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -112,15 +120,17 @@ class PoolStats:
 
 
 def retry_time(attempts: int, *, now: datetime, error: MirrorError, base: float, cap: float,
-               rng: random.Random | None = None) -> datetime:
+               rng: random.Random | None = None,
+               max_retry_after: float = DEFAULT_MAX_RETRY_AFTER) -> datetime:
     """When a transiently failed series is due again (full jitter, Retry-After honoured).
 
     This is the second tier of retries: the request was already retried in place.
+    Retry-After counts up to *max_retry_after* only, whatever the error carries.
     """
     delay = backoff_delay(max(attempts, 1), base=base, cap=cap, rng=rng)
     retry_after = getattr(error, "retry_after", None)
-    if retry_after:
-        delay = max(delay, float(retry_after))
+    if isinstance(retry_after, int | float) and retry_after > 0:
+        delay = max(delay, min(float(retry_after), max_retry_after))
     return now + timedelta(seconds=delay)
 
 
@@ -144,6 +154,7 @@ class Pool:
         self.in_flight: dict[str, Any] = {}
         self._stopping = anyio.Event()
         self._changed = anyio.Event()
+        self._one_shot = True
 
     def stop(self) -> None:
         """Stop claiming; in-flight series go on until they finish or are cancelled."""
@@ -155,7 +166,12 @@ class Pool:
         self._changed.set()
 
     async def run(self, *, until_idle: bool) -> PoolStats:
-        """Run the workers; with *until_idle*, return once nothing is left to do."""
+        """Run the workers; with *until_idle*, return once nothing is left to do now.
+
+        "Now" is the horizon of ``sync.max_wait``: retries due later are left queued and
+        listed in ``stats.deferred``.
+        """
+        self._one_shot = until_idle
         await self.reclaim_dead_leases()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat_loop)
@@ -195,10 +211,35 @@ class Pool:
                     work.start_soon(self._process, item)
                 if claimed:
                     continue
-                if (until_idle and not self.in_flight
-                        and await self.catalog.pending(self.collections) == 0):
+                if until_idle and not self.in_flight and await self._idle_for_good():
                     return
             await self._wait_for_work()
+
+    async def _idle_for_good(self) -> bool:
+        """Nothing pending, or everything queued is due beyond the horizon (then deferred)."""
+        if await self.catalog.pending(self.collections) == 0:
+            return True
+        due = await self.catalog.next_due(self.collections)
+        horizon = datetime.now(UTC) + timedelta(seconds=self.settings.sync.max_wait)
+        if due is None or due <= horizon:
+            return False  # a retry comes due soon, or another process holds the rest
+        self.stats.deferred = [
+            {"series_uid": row.series_uid, "collection": row.collection,
+             "next_attempt": row.next_attempt_at.isoformat() if row.next_attempt_at else None,
+             "error": row.last_error or ""}
+            async for row in self.catalog.iter_series(states=[SeriesState.QUEUED],
+                                                      collections=self.collections)]
+        return True
+
+    def gives_up(self, attempts: int, error: MirrorError) -> bool:
+        """Whether a failed attempt is final: permanent errors, or transient ones after
+        ``max_attempts``. A long-running pool never gives up on a full disk: the series
+        is not at fault and goes on as soon as space is freed."""
+        if not error.transient:
+            return True
+        if not self._one_shot and is_storage_full(error):
+            return False
+        return attempts >= self.settings.sync.max_attempts
 
     async def _wait_for_work(self) -> None:
         """Sleep until a download finishes, new work is announced, or a retry is due."""

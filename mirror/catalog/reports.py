@@ -7,12 +7,13 @@ from dataclasses import fields
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import String, func, insert, select, update
+from sqlalchemy import String, func, insert, or_, select, update
 
 from mirror.catalog import models
 from mirror.catalog.records import SeriesRow
 from mirror.catalog.store import Store, in_collections, utcnow, with_names
 from mirror.domain import SeriesState
+from mirror.errors import STORAGE_FULL_TEXTS
 
 C, P, ST, S, R = (models.collections, models.patients, models.studies, models.series,
                   models.sync_runs)
@@ -74,7 +75,22 @@ class ReportOps(Store):
                 entry["series_total"] += 0 if state is SeriesState.RETIRED else n
                 entry["bytes_on_disk"] += int(size or 0)
                 entry["instances"] += int(count or 0)
+        for name, (waiting, error) in (await self.storage_full()).items():
+            if name in out:
+                out[name].update(storage="full", storage_waiting=waiting, storage_error=error)
         return list(out.values())
+
+    async def storage_full(self) -> dict[str, tuple[int, str]]:
+        """Per collection: series waiting (queued or failed) because the disk was full,
+        and one such error. Read from the errors recorded with the series."""
+        full = or_(*(S.c.last_error.contains(mark, autoescape=True)
+                     for mark in STORAGE_FULL_TEXTS))
+        query = (select(C.c.name, func.count(), func.max(S.c.last_error)).select_from(S)
+                 .join(C, C.c.id == S.c.collection_id)
+                 .where(S.c.state.in_([SeriesState.QUEUED, SeriesState.FAILED]), full)
+                 .group_by(C.c.name))
+        async with self._read() as conn:
+            return {name: (n, error) for name, n, error in await conn.execute(query)}
 
     async def start_run(self, *, kind: str, collections: Sequence[str]) -> int:
         """Record the start of a sync, daemon cycle or verify; returns its id."""
@@ -101,6 +117,7 @@ def _empty_status(name: str, watermark: date | None, last_poll: datetime | None,
         "last_poll_ok": last_poll_ok,
         "watermark": watermark.isoformat() if watermark else None,
         "last_reconcile": last_reconcile.isoformat() if last_reconcile else None,
+        "storage": "ok", "storage_waiting": 0, "storage_error": None,
     }
 
 

@@ -1,4 +1,8 @@
-"""``tcia-mirror status``: per-collection counts, failed series and throughput from the catalog."""
+"""``tcia-mirror status``: per-collection counts, failed series and throughput from the catalog.
+
+Below the table, a line per collection whose series wait for disk space (``storage``,
+``storage_waiting`` and ``storage_error`` in JSON).
+"""
 
 from __future__ import annotations
 
@@ -49,7 +53,15 @@ def render(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
         table.add_row(*(_cell(key, row) for _, key in _COLUMNS))
     out = io.StringIO()
     Console(file=out, width=160, color_system=None, force_terminal=False).print(table)
-    return "\n".join(line.rstrip() for line in out.getvalue().rstrip().splitlines())
+    lines = [line.rstrip() for line in out.getvalue().rstrip().splitlines()]
+    return "\n".join(lines + _storage_lines(rows))
+
+
+def _storage_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """``storage: full`` lines: a full disk is retried, but only an operator can fix it."""
+    return [f"storage: full ({row['collection']}: {row['storage_waiting']} series waiting "
+            f"for space; last error: {row['storage_error']})"
+            for row in rows if row.get("storage") == "full"]
 
 
 def _cell(key: str, row: dict[str, Any]) -> str:

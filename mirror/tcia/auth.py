@@ -1,6 +1,8 @@
 """Credentials per dialect: v3 ``api_key`` header, NBIA bearer tokens (password grant), or none.
 
-Secrets live only in private attributes that reprs and messages never show.
+Secrets live only in private attributes that reprs and messages never show, and they go
+only to the configured origins: the transport refuses redirects elsewhere, and a token
+endpoint that redirects to another origin is an AuthError (the password stays home).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, Protocol
 import anyio
 
 from mirror.config import SourceSettings
-from mirror.errors import AuthError, ProtocolError
+from mirror.errors import AuthError, CrossOriginRedirect, ProtocolError
 from mirror.tcia.parsing import snippet, to_int
 
 #: (url, form fields) -> (status, body). Provided by the transport, with its retries.
@@ -124,8 +126,11 @@ class TokenAuth:
 
     async def _grant(self, form: dict[str, str]) -> _Token:
         started = self._clock()
-        status, body = await self._post(self.token_url, form)
         kind = form["grant_type"]
+        try:
+            status, body = await self._post(self.token_url, form)
+        except CrossOriginRedirect as exc:
+            raise AuthError(f"{kind} grant not sent: {exc}") from exc
         if status in (400, 401, 403):
             raise AuthError(f"the token endpoint refused the {kind} grant for user "
                             f"{self.username!r} (HTTP {status})")

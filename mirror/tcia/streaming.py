@@ -1,6 +1,8 @@
 """Streamed bodies: image downloads into a sink, and huge JSON listings record by record.
 
 Memory is bounded by the chunk size either way; nothing holds a whole ZIP or listing.
+Every body is read through :mod:`mirror.tcia.bodies`: a stalled transfer fails as transient,
+and a listing too large or too slow in total ends as an error for its collection.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from mirror.errors import (
 )
 from mirror.tcia.jsonstream import ArrayScanner, JsonArrayError
 from mirror.tcia.parsing import looks_like_html
-from mirror.tcia.transport import CHUNK, Transport, final
+from mirror.tcia.transport import Transport, final
 
 Progress = Callable[[int], Any]
 
@@ -63,7 +65,8 @@ async def download(transport: Transport, label: str, url: str, params: Mapping[s
             written = 0
             try:
                 async with transport.response(label, "GET", url, params=params) as resp:
-                    async for chunk in resp.content.iter_chunked(CHUNK):
+                    reader = transport.body(resp, label, listing=False)
+                    while chunk := await reader.read():
                         await _write(sink, chunk, label)
                         written += len(chunk)
                         if progress is not None:
@@ -131,7 +134,8 @@ async def iter_records(transport: Transport, label: str, url: str,
                 status = resp.status
                 scanner = ArrayScanner()
                 first = True
-                async for chunk in resp.content.iter_chunked(CHUNK):
+                reader = transport.body(resp, label, listing=True)
+                while chunk := await reader.read():
                     if first and looks_like_html(chunk):
                         raise _protocol(label, status, "expected JSON, got an HTML/XML page")
                     first = first and not chunk.strip()

@@ -3,11 +3,17 @@
 Every request goes through :meth:`Transport.attempts` (in-place retries with backoff and
 Retry-After, one credential renewal on 401) and :meth:`Transport.response` (one try, with
 HTTP status and aiohttp exceptions mapped into the mirror.errors tree).
+
+Redirects are followed by hand, and only within the origin (scheme, host, port) of the
+configured URL: a redirect to any other origin is refused as :class:`CrossOriginRedirect`
+(permanent; for the token endpoint an AuthError), so no credential (api_key header,
+Bearer token, password or refresh grant) ever reaches a server that was not configured.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
 import ssl
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -28,10 +34,12 @@ from mirror.errors import (
     SourceUnreachable,
     TransientApiError,
 )
-from mirror.retry import RetryPolicy, retry_after_seconds
+from mirror.retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
 from mirror.tcia.auth import Auth, make_auth
+from mirror.tcia.bodies import BodyLimits, BodyReader
 from mirror.tcia.parsing import snippet
 from mirror.tcia.ratelimit import RateLimiter
+from mirror.tcia.redirects import follow
 
 log = logging.getLogger("mirror.tcia")
 
@@ -65,8 +73,12 @@ def retryable_in_place(exc: BaseException) -> bool:
 
 
 def status_error(label: str, status: int, body: bytes, headers: Mapping[str, str],
-                 used: Mapping[str, str]) -> MirrorError:
-    """A non-2xx answer -> the error it means (pure, table-tested)."""
+                 used: Mapping[str, str], *,
+                 max_retry_after: float = DEFAULT_MAX_RETRY_AFTER) -> MirrorError:
+    """A non-2xx answer -> the error it means (pure, table-tested).
+
+    Retry-After is clamped to *max_retry_after* (``source.max_retry_after``).
+    """
     text = snippet(body)
     message = f"{label}: HTTP {status}" + (f": {text}" if text else "")
     if status == 401:
@@ -74,7 +86,8 @@ def status_error(label: str, status: int, body: bytes, headers: Mapping[str, str
     if status == 403:
         return AuthError(f"{message} (access forbidden)")
     if status in (408, 425, 429) or status >= 500:
-        retry_after = retry_after_seconds(headers.get("Retry-After", ""), datetime.now(UTC))
+        retry_after = retry_after_seconds(headers.get("Retry-After", ""), datetime.now(UTC),
+                                          cap=max_retry_after)
         return TransientApiError(message, retry_after=retry_after, endpoint=label,
                                  status=status, body=text)
     if 400 <= status < 500:
@@ -87,7 +100,10 @@ def client_error(label: str, exc: BaseException) -> MirrorError:
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
         return final(SourceUnreachable(f"{label}: TLS verification failed: {exc}"))
     if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror or str(exc.os_error)
+        # asyncio's "Connect call failed (...)" hides the cause its errno names
+        error = exc.os_error
+        reason = (os.strerror(error.errno) if error.errno
+                  else error.strerror or str(error))
         return SourceUnreachable(f"{label}: cannot connect to {exc.host}:{exc.port}: {reason}")
     if isinstance(exc, aiohttp.InvalidURL):
         return ConfigError(f"source.base_url: invalid URL ({exc})")
@@ -219,18 +235,29 @@ class Transport:
         await self.limiter.acquire()
         headers = await self.auth.headers() if use_auth else {}
         try:
-            async with self.session.request(method, url, params=params, data=data,
-                                            headers=headers) as resp:
+            resp = await follow(self.session, label, method, url, params=params, data=data,
+                                headers=headers)
+            try:
                 if self.on_response is not None:
                     self.on_response(label, resp.status)
                 if check and not 200 <= resp.status < 300:
                     body = await resp.content.read(ERROR_BODY_LIMIT)
-                    raise status_error(label, resp.status, body, resp.headers, headers)
+                    raise status_error(label, resp.status, body, resp.headers, headers,
+                                       max_retry_after=self.source.max_retry_after)
                 yield resp
+            finally:
+                resp.release()
         except (aiohttp.ClientError, TimeoutError) as exc:
             if self.on_response is not None:
                 self.on_response(label, "error")
             raise client_error(label, exc) from exc
+
+    def body(self, resp: aiohttp.ClientResponse, label: str, *,
+             listing: bool) -> BodyReader:
+        """A bounded reader of *resp*'s body (stall bound; size and time too for listings)."""
+        limits = (BodyLimits.for_listing(self.source) if listing
+                  else BodyLimits.for_download(self.source))
+        return BodyReader(resp.content, label, limits, chunk=CHUNK)
 
     async def fetch(self, label: str, method: str, url: str, *,
                     params: Mapping[str, str] | None = None,
@@ -240,8 +267,10 @@ class Transport:
             with attempt:
                 async with self.response(label, method, url, params=params,
                                          data=data) as resp:
-                    body = await resp.read()
-                    return resp.status, resp.headers.get("Content-Type", ""), body
+                    reader, parts = self.body(resp, label, listing=True), []
+                    while chunk := await reader.read():
+                        parts.append(chunk)
+                    return resp.status, resp.headers.get("Content-Type", ""), b"".join(parts)
         raise AssertionError("unreachable: attempts either returns or raises")
 
     async def post_form(self, url: str, form: dict[str, str]) -> tuple[int, bytes]:
@@ -251,9 +280,13 @@ class Transport:
             with attempt:
                 async with self.response(label, "POST", url, data=form, use_auth=False,
                                          check=False) as resp:
-                    body = await resp.content.read(ERROR_BODY_LIMIT)
+                    reader, body = self.body(resp, label, listing=False), b""
+                    while len(body) < ERROR_BODY_LIMIT and (chunk := await reader.read()):
+                        body += chunk  # the whole (small) answer, not what arrived first
                     if resp.status == 429 or resp.status >= 500:
-                        raise status_error(label, resp.status, b"", resp.headers, {})
+                        raise status_error(label, resp.status, b"", resp.headers, {},
+                                           max_retry_after=self.source.max_retry_after)
                     return resp.status, body
         raise AssertionError("unreachable: attempts either returns or raises")
+
 

@@ -1,4 +1,8 @@
-"""A write-only sink for streamed downloads that hashes and counts as it writes."""
+"""A write-only sink for streamed downloads that hashes and counts as it writes.
+
+A full disk or quota (ENOSPC, EDQUOT) is raised as :class:`StorageFull`, which is
+transient: the series is retried with backoff once space may have been freed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from mirror.errors import StorageError
+from mirror.errors import StorageError, StorageFull, is_storage_full
 
 
 class HashingFile:
@@ -24,7 +28,7 @@ class HashingFile:
         try:
             self._file = open(self.path, "wb", buffering=0)  # noqa: SIM115 - closed by close()
         except OSError as exc:
-            raise StorageError(f"cannot create {self.path}: {exc}") from exc
+            raise _storage_error(f"cannot create {self.path}: {exc}", exc) from exc
 
     def write(self, data: bytes) -> int:
         try:
@@ -32,7 +36,7 @@ class HashingFile:
             while view:  # a raw file may write less than asked
                 view = view[self._file.write(view):]
         except OSError as exc:
-            raise StorageError(f"cannot write {self.path}: {exc}") from exc
+            raise _storage_error(f"cannot write {self.path}: {exc}", exc) from exc
         if self._md5 is not None:
             self._md5.update(data)
         self.size += len(data)
@@ -44,7 +48,7 @@ class HashingFile:
             self._file.seek(0)
             self._file.truncate()
         except OSError as exc:
-            raise StorageError(f"cannot truncate {self.path}: {exc}") from exc
+            raise _storage_error(f"cannot truncate {self.path}: {exc}", exc) from exc
         if self._md5 is not None:
             self._md5 = hashlib.md5()
         self.size = 0
@@ -62,7 +66,7 @@ class HashingFile:
         try:
             os.fsync(self._file.fileno())
         except OSError as exc:
-            raise StorageError(f"cannot fsync {self.path}: {exc}") from exc
+            raise _storage_error(f"cannot fsync {self.path}: {exc}", exc) from exc
 
     def close(self, *, fsync: bool = False) -> None:
         """Close the file (idempotent); with *fsync*, flush it to disk first."""
@@ -84,3 +88,7 @@ class HashingFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _storage_error(message: str, exc: OSError) -> StorageError:
+    return StorageFull(message) if is_storage_full(exc) else StorageError(message)

@@ -17,6 +17,7 @@ from tests.catalog.factory import remote
 KEYS = {"collection", "series_total", "done", "queued", "fetching", "failed", "retired",
         "bytes_on_disk", "instances", "last_poll", "last_poll_ok", "watermark",
         "last_reconcile", "last_poll_error"}
+STORAGE_KEYS = {"storage", "storage_waiting", "storage_error"}  # tests/hostile/test_enospc.py
 POLLED = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
 
 
@@ -39,7 +40,7 @@ async def test_collect_counts_per_collection(catalog: Catalog, catalog_url: str)
     rows = await status.collect(catalog_url)
     assert [r["collection"] for r in rows] == ["COLL-A", "COLL-B"]
     a, b = rows
-    assert set(a) == KEYS
+    assert set(a) == KEYS | STORAGE_KEYS
     assert {k: a[k] for k in KEYS - {"collection"}} == {
         "series_total": 5, "done": 2, "queued": 1, "fetching": 1, "failed": 1, "retired": 1,
         "bytes_on_disk": 4000, "instances": 4, "last_poll": POLLED.isoformat(),
@@ -87,3 +88,20 @@ async def test_cli_db_upgrade_then_status_json(catalog_url: str, tmp_path: Path)
     rows = json.loads(shown.stdout)
     assert [(r["collection"], r["done"], r["series_total"]) for r in rows] == [
         ("COLL-A", 2, 5), ("COLL-B", 0, 0)]
+
+
+async def test_series_waiting_for_disk_space_show_as_storage_full(
+        catalog: Catalog, catalog_url: str) -> None:
+    """Errors recorded with queued or failed series; the same query on both backends."""
+    await catalog.upsert_series([remote(i) for i in range(3)])
+    full, quota, other = await catalog.claim("w", 3, lease_seconds=60)
+    await catalog.fail(full.series_uid, "w", retry_at=datetime.now(UTC),
+                       error="StorageFull: storage full: cannot write x: [Errno 28] ...")
+    await catalog.fail(quota.series_uid, "w", retry_at=None,
+                       error="StorageError: cannot write y: Disk quota exceeded")
+    await catalog.fail(other.series_uid, "w", retry_at=None, error="StorageError: 100%_ ok")
+    rows = await status.collect(catalog_url)
+    (a,) = [r for r in rows if r["collection"] == "COLL-A"]
+    assert (a["storage"], a["storage_waiting"]) == ("full", 2)
+    assert "storage full" in a["storage_error"] or "quota" in a["storage_error"]
+    assert "storage: full (COLL-A: 2 series waiting" in status.render(rows, as_json=False)

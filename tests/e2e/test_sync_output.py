@@ -44,7 +44,7 @@ def test_summary_and_status_failed_name_the_failed_series_and_why(
     first, *rest = proc.stdout.strip().splitlines()
     assert re.fullmatch(
         rf"sync finished with failures in \d+\.\d s: {len(truth) - 1} series done, 1 failed, "
-        rf"0 deferred for a retry; {re.escape(human_bytes(done_bytes))} at \S+ \S+/s", first)
+        rf"0 deferred \(\d+ retries\); {re.escape(human_bytes(done_bytes))} at \S+ \S+/s", first)
     assert len(rest) == 1 and rest[0].startswith(f"  failed {victim}: ")
     assert "not in public domain" in rest[0]
 
