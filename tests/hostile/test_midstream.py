@@ -10,7 +10,8 @@ damages the simulator's real answers:
 * a connection reset in the middle of md5hashes.csv;
 * 200 with an HTML error page instead of a ZIP, a listing, or a DICOM file;
 * a getSeries listing cut mid-JSON with 200;
-* a getSingleImage body cut mid-element in the DICOM header (v4, during a repair).
+* a getSingleImage body cut mid-element in the DICOM header, and a getSOPInstanceUIDs
+  answer cut mid-JSON with 200 (v4, during a repair).
 
 For each: the sync ends, the damaged series or collection is failed with a reason, no file
 that is not exactly the truth is ever at a final path (scanned while the sync runs), no
@@ -185,8 +186,9 @@ def test_damaged_single_images_never_land_and_converge(tmp_path: Path, sim: Simu
     mirror = mirror_via(tmp_path, sim, proxy)
     mirror.sync()
     before = sim.ground_truth()
-    release = sim.publish_release(date.today(), revised=2)
-    cut_uid, html_uid = sorted(release.revised_series_uids)
+    release = sim.publish_release(date.today(), revised=3)
+    cut_uid, html_uid, list_uid = sorted(release.revised_series_uids)
+    proxy.damage("getSOPInstanceUIDs", list_uid, Damage(body=lambda d: d[: len(d) // 2]))
     proxy.damage("getSingleImage", cut_uid, Damage(body=dicom_cut_mid_element))
     proxy.damage("getSingleImage", html_uid, HTML_200)
     truth = sim.ground_truth()
@@ -199,9 +201,9 @@ def test_damaged_single_images_never_land_and_converge(tmp_path: Path, sim: Simu
     assert code == 0, err[-3000:]
     assert problems == [] and summary["failed_series"] == []
     assert files_outside_root(tmp_path, mirror.root) == outside
-    assert {key for (_, key) in proxy.fired} == {cut_uid, html_uid}
+    assert {key for (_, key) in proxy.fired} == {cut_uid, html_uid, list_uid}
     assert_archive_matches(mirror.root, truth)
-    assert image_downloads(sim.stats(), *ZIP_ENDPOINTS) - zips_before == 2
+    assert image_downloads(sim.stats(), *ZIP_ENDPOINTS) - zips_before == 3
 
     proxy.clear()  # and a second sync has nothing left to do
     code, summary, err, problems = run_watched(mirror, truth=truth, before=before)
