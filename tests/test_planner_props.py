@@ -93,12 +93,13 @@ class ModelCatalog:
         moved = 0
         for uid in dict.fromkeys(uids):
             row = self.rows.get(uid)
+            if row is None or (event is Event.RETIRE and row.state is SeriesState.RETIRED):
+                continue
             try:
-                new = transition(row.state, event) if row else None
+                row.state = transition(row.state, event)
             except IllegalTransition:
                 continue  # the SQL update's guard skips the row
-            if row and new and not (event is Event.RETIRE and row.state is SeriesState.RETIRED):
-                row.state, moved = new, moved + 1
+            moved += 1
         return moved
 
     async def requeue(self, series_uids: Sequence[str], *, reason: str,
