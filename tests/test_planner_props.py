@@ -265,7 +265,7 @@ async def run_sequence(steps: list[dict[str, Any]], fraction: float, sizes: bool
         assert again.bytes_to_fetch == 0 and again.retire_held_back == len(gone)
 
 
-@settings(max_examples=200, derandomize=True, deadline=None,
+@settings(max_examples=200, derandomize=True, database=None, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(release, min_size=1, max_size=8),
        fraction=st.sampled_from((0.0, 0.1, 0.5, 1.0)), sizes=st.booleans())
@@ -274,7 +274,7 @@ def test_release_sequences_converge(steps: list[dict[str, Any]], fraction: float
     anyio.run(run_sequence, steps, fraction, sizes)
 
 
-@settings(max_examples=60, derandomize=True, deadline=None)
+@settings(max_examples=60, derandomize=True, database=None, deadline=None)
 @given(held=st.lists(attrs, min_size=1, max_size=20), data=st.data())
 def test_held_back_retirements_land_once_under_the_fraction(held: list[Up],
                                                             data: st.DataObject) -> None:
