@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup
 
 from mirror import logs, scheduler
 from mirror.config import Settings
-from mirror.errors import MirrorError
+from mirror.errors import ConfigError, MirrorError
 from mirror.metrics import Metrics, serve_http
 from mirror.service import open_components, prepare_archive
 from mirror.workers import Pool
@@ -161,8 +161,26 @@ async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = 
     metrics = Metrics()
     async with open_components(settings, on_response=metrics.observe_request) as (
             client, catalog):
+        if with_scheduler:
+            settings = await _resolved(client, settings)
         return await Daemon(settings, client, catalog, with_workers=with_workers,
                             with_scheduler=with_scheduler, metrics=metrics).run()
+
+
+async def _resolved(client: Any, settings: Settings) -> Settings:
+    """Collection names in the server's spelling; an unknown one is a config error (exit 2).
+
+    A server that cannot be asked right now does not stop a daemon: it keeps the names
+    as configured and its polls report the outage.
+    """
+    try:
+        names = await scheduler.resolve_collections(client, settings.sync.collections)
+    except ConfigError:
+        raise
+    except MirrorError as exc:
+        logs.get().warning("collection names not checked", error=str(exc))
+        return settings
+    return settings.replace("sync", collections=tuple(names))
 
 
 async def run_worker_only(settings: Settings) -> int:
