@@ -37,7 +37,7 @@ def error_line(proc: subprocess.CompletedProcess[str]) -> str:
     text = proc.stdout + proc.stderr
     assert "Traceback" not in text and "ExceptionGroup" not in text, text[-3000:]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("tcia-mirror: error:")]
-    assert len(lines) == 1, proc.stderr[-3000:]
+    assert len(lines) == 1, f"exit {proc.returncode}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     return lines[0]
 
 
@@ -142,9 +142,11 @@ def test_two_syncs_at_once_cooperate_and_fail_nothing(
         assert proc.returncode == 0, f"exit {proc.returncode}\n{out}\n{err[-3000:]}"
         summary = json.loads(out)
         assert summary["outcome"] == "ok" and summary["failed"] == 0, summary
+        assert summary["retried"] == 0, summary  # not even a retry caused by the other
     rows = catalog_series(catalog_url)
     assert {r.state for r in rows.values()} == {SeriesState.DONE}
-    assert not [r.last_error for r in rows.values() if r.last_error], rows
+    assert {r.attempts for r in rows.values()} == {1}, [
+        (r.attempts, r.last_error) for r in rows.values()]
     assert_archive_matches(mirror.root, slow_sim.ground_truth())
 
 
@@ -218,8 +220,8 @@ def test_daemon_whose_port_is_taken_says_so_in_one_line(
     (b'[catalog]\nurl = "postgresql+asyncpg://bob:pw@127.0.0.1:99999/db"\n', 2, "catalog.url"),
     (b'[sync]\nworkers = 8.7\n', 2, "sync.workers"),
     (b'[sync]\noverlap_days = 1e8\n', 2, "sync.overlap_days"),
-    (b'[sync]\npoll_interval = "0s"\n', 2, "sync.poll_interval"),
-    (b'[sync]\nlease = "-5m"\n', 2, "sync.lease"),
+    (b'[source]\nread_timeout = "0s"\n', 2, "source.read_timeout"),
+    (b'[daemon]\nshutdown_timeout = -5\n', 2, "daemon.shutdown_timeout"),
     (b'[sync]\nmax_attempts = true\n', 2, "sync.max_attempts"),
 ], ids=["non-utf8", "dev-urandom", "catalog-bad-port", "workers-float", "overlap-huge",
         "zero-duration", "negative-duration", "bool-for-int"])
@@ -235,19 +237,31 @@ def test_bad_config_files_end_in_one_line(tmp_path: Path, content: bytes | None,
     assert proc.returncode == code and needle in line, line
 
 
-def test_read_only_catalog_is_one_line(tmp_path: Path, simulator: SimulatorHandle,
-                                       immutable_dir: Path) -> None:
-    mirror = sqlite_mirror(tmp_path, simulator, simulator.collections())
-    mirror.sync()
-    # the same catalog, copied where nothing can be written: every write now fails
-    subprocess.run(["chattr", "-i", str(immutable_dir)], check=True)
-    for path in tmp_path.glob("catalog.db*"):
-        (immutable_dir / path.name).write_bytes(path.read_bytes())
-    subprocess.run(["chattr", "+i", str(immutable_dir)], check=True)
+def test_catalog_made_read_only_mid_run_is_one_line(
+        tmp_path: Path, slow_sim: SimulatorHandle, immutable_dir: Path) -> None:
     url = f"sqlite+aiosqlite:///{immutable_dir / 'catalog.db'}"
-    mirror.config.write_text(mirror.config.read_text().replace(mirror.catalog_url, url))
-    proc = mirror.run("sync", "--reconcile", timeout=60)
-    line = error_line(proc)
+    subprocess.run(["chattr", "-i", str(immutable_dir)], check=True)
+    mirror = write_mirror(tmp_path, base_url=slow_sim.base_url("nbia-v4"), api="nbia-v4",
+                          collections=slow_sim.collections(), catalog_url=url, workers=2)
+    proc = mirror.popen("sync")
+    staging = mirror.root / ".staging"
+    while not (staging.is_dir() and any(p.name[0].isdigit() for p in staging.iterdir())):
+        try:
+            proc.wait(timeout=0.05)
+        except subprocess.TimeoutExpired:
+            continue
+        raise AssertionError(f"sync ended before downloading: {proc.communicate()}")
+    # downloads are under way: from now on the catalog's files cannot be written (its
+    # shared-memory index stays writable: SQLite maps it, and a mapping that cannot be
+    # written kills a process with SIGBUS, which no program can turn into a message)
+    files = [str(p) for p in immutable_dir.iterdir() if not p.name.endswith("-shm")]
+    subprocess.run(["chattr", "+i", *files, str(immutable_dir)], check=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        subprocess.run(["chattr", "-i", *files], check=True)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    line = error_line(done)
     assert proc.returncode == 1 and "catalog" in line, line
 
 
