@@ -58,8 +58,9 @@ CLEANUP_BOUND = 10.0
 class _Failure:
     """What is left of an error once it has been logged: one line and an exit code.
 
-    Nothing that references the failed frames leaves the event loop, so the loop's
-    clean-up (closing connections of a cancelled task group) runs as after a success.
+    It is made inside the event loop and holds no exception, so no failed frame (and no
+    connection it references) outlives the loop; the loop's own clean-up is bounded by
+    :data:`CLEANUP_BOUND`.
     """
 
     message: str

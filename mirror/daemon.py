@@ -24,6 +24,7 @@ from mirror.metrics import Metrics, serve_http
 from mirror.service import open_components, prepare_archive
 from mirror.workers import Pool
 
+RESOLVE_DEADLINE = 60.0  # seconds the start-up check of collection names may take
 POLL_JITTER = 0.1  # +-10% of poll_interval, so many daemons do not poll in lockstep
 
 
@@ -170,15 +171,18 @@ async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = 
 async def _resolved(client: Any, settings: Settings) -> Settings:
     """Collection names in the server's spelling; an unknown one is a config error (exit 2).
 
-    A server that cannot be asked right now does not stop a daemon: it keeps the names
-    as configured and its polls report the outage.
+    A server that cannot be asked right now (or within RESOLVE_DEADLINE) does not stop a
+    daemon: it keeps the names as configured and its polls report the outage.
     """
+    names = None
     try:
-        names = await scheduler.resolve_collections(client, settings.sync.collections)
+        with anyio.move_on_after(RESOLVE_DEADLINE):
+            names = await scheduler.resolve_collections(client, settings.sync.collections)
     except ConfigError:
         raise
     except MirrorError as exc:
         logs.get().warning("collection names not checked", error=str(exc))
+    if names is None:
         return settings
     return settings.replace("sync", collections=tuple(names))
 
