@@ -171,7 +171,7 @@ def test_url_userinfo_never_appears_in_a_message(section_key: tuple[str, str], s
     ("[source]\nrequests_per_second = nan", "source.requests_per_second"),
     ("[source]\nmax_connections = 0", "source.max_connections"),
 ])
-def test_out_of_range_examples_from_the_issue(tmp_path: Path, toml: str, key: str) -> None:
+def test_out_of_range_values_reported_by_users(tmp_path: Path, toml: str, key: str) -> None:
     path = tmp_path / "c.toml"
     path.write_text(toml + "\n")
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
