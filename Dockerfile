@@ -52,8 +52,12 @@ RUN groupadd --gid 10001 mirror \
  && mkdir -p /data/archive /data/catalog \
  && chown -R mirror:mirror /data
 
-ENV TCIA_MIRROR_ARCHIVE_ROOT=/data/archive \
-    TCIA_MIRROR_CATALOG_URL=sqlite+aiosqlite:////data/catalog/catalog.db \
+# The image's defaults for where data goes are TCIA_MIRROR_DEFAULT_<SECTION>_<KEY>: they
+# rank below a config file, so a mounted /data/tcia-mirror.toml's [archive] root and
+# [catalog] url win (plain TCIA_MIRROR_* variables would silently beat the file). The
+# listen address stays a plain variable: EXPOSE and the HEALTHCHECK below depend on it.
+ENV TCIA_MIRROR_DEFAULT_ARCHIVE_ROOT=/data/archive \
+    TCIA_MIRROR_DEFAULT_CATALOG_URL=sqlite+aiosqlite:////data/catalog/catalog.db \
     TCIA_MIRROR_DAEMON_LISTEN=0.0.0.0:9188
 
 USER mirror

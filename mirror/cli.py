@@ -8,15 +8,20 @@ unreachable or auth refused, 130 interrupted).
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
+import threading
+import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import anyio
 import click
 
 from mirror.config import Settings, load_settings
-from mirror.errors import Interrupted, MirrorError, UsageError
+from mirror.errors import Interrupted, MirrorError, UsageError, most_meaningful, redact
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False),
@@ -32,16 +37,76 @@ def _settings(config_path: str | None, **overrides: dict[str, Any]) -> Settings:
 def _run(func: Callable[..., Any], *args: Any) -> Any:
     """Run *func* on the event loop; turn errors into messages and exit codes."""
     try:
-        return anyio.run(func, *args)
+        result = anyio.run(_guarded, func, *args)
     except KeyboardInterrupt:
         _fail(Interrupted())
     except MirrorError as exc:
         _fail(exc)
+    if isinstance(result, _Failure):
+        result.exit()
+    return result
+
+
+#: Seconds the event loop's own clean-up may take after a failure. A task group that
+#: failed mid-statement can leave a database driver's close waiting on a thread that is
+#: gone (aiosqlite under SQLAlchemy's terminate); the error is known by then, so it is
+#: printed and the process ends instead of hanging with no message.
+CLEANUP_BOUND = 10.0
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """What is left of an error once it has been logged: one line and an exit code.
+
+    It is made inside the event loop and holds no exception, so no failed frame (and no
+    connection it references) outlives the loop; the loop's own clean-up is bounded by
+    :data:`CLEANUP_BOUND`.
+    """
+
+    message: str
+    exit_code: int
+
+    @classmethod
+    def of(cls, exc: BaseException) -> _Failure:
+        """The last-resort handler: flatten an ExceptionGroup to the error that matters."""
+        # the whole story goes to the log at debug level only (routed to structlog once
+        # a command configured logging; before that, Python drops debug records)
+        logging.getLogger("mirror.cli").debug(
+            "error detail: %s", redact("".join(traceback.format_exception(exc))))
+        leaf = most_meaningful(exc)
+        if isinstance(leaf, MirrorError):
+            return cls(leaf.message, leaf.exit_code)
+        text = " ".join(redact(str(leaf)).split()) or "no detail"
+        return cls(f"unexpected {type(leaf).__name__}: {text}", 1)
+
+    def line(self) -> str:
+        return f"tcia-mirror: error: {' '.join(self.message.split())}"
+
+    def exit(self) -> NoReturn:
+        click.echo(self.line(), err=True)
+        sys.exit(self.exit_code)
+
+    def exit_now(self) -> None:
+        """Called by the clean-up watchdog: the loop did not finish closing in time."""
+        sys.stdout.flush()
+        sys.stderr.write(self.line() + "\n")
+        sys.stderr.flush()
+        os._exit(self.exit_code)
+
+
+async def _guarded(func: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return await func(*args)
+    except (Exception, BaseExceptionGroup) as exc:  # the last resort
+        failure = _Failure.of(exc)
+    watchdog = threading.Timer(CLEANUP_BOUND, failure.exit_now)
+    watchdog.daemon = True
+    watchdog.start()
+    return failure
 
 
 def _fail(exc: MirrorError) -> NoReturn:
-    click.echo(f"tcia-mirror: error: {exc.message}", err=True)
-    sys.exit(exc.exit_code)
+    _Failure(exc.message, exc.exit_code).exit()
 
 
 class _Group(click.Group):
@@ -52,6 +117,11 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except MirrorError as exc:
             _fail(exc)
+        except (click.exceptions.ClickException, click.exceptions.Exit,
+                click.exceptions.Abort):
+            raise
+        except Exception as exc:  # no traceback ever reaches a user
+            _Failure.of(exc).exit()
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -128,12 +198,15 @@ def status(config_path: str | None, as_json: bool, failed: bool) -> None:
 @CONFIG_OPTION
 @click.option("--repair", is_flag=True, help="Re-queue what is wrong; the next sync fixes it.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable report.")
-def verify(config_path: str | None, repair: bool, as_json: bool) -> None:
+@click.option("--collection", "collections", multiple=True,
+              help="Check only this collection (repeatable; default: all the catalog holds).")
+def verify(config_path: str | None, repair: bool, as_json: bool,
+           collections: tuple[str, ...]) -> None:
     """Re-check the archive against the catalog (presence, size, MD5, DICOM UIDs)."""
     from mirror import service
 
     settings = _settings(config_path)
-    sys.exit(_run(service.run_verify, settings, repair, as_json))
+    sys.exit(_run(service.run_verify, settings, repair, as_json, collections))
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})

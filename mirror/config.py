@@ -1,7 +1,8 @@
 """Settings: TOML file + TCIA_MIRROR_<SECTION>_<KEY> environment + flags -> frozen, validated.
 
-Precedence is flag > environment > file > default. Unknown sections or keys are an
-error naming the key, so a typo never silently falls back to a default.
+Precedence is flag > environment > file > image default (TCIA_MIRROR_DEFAULT_...) >
+default. Unknown sections or keys are an error naming the key, so a typo never silently
+falls back to a default; what one value may be is :mod:`mirror.config_values`.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from mirror.config_values import (
+    MAX_CONFIG_BYTES,
+    SECRET_KEYS,
+    Duration,
+    coerce,
+    url_checks,
+)
+from mirror.config_values import parse_duration as parse_duration  # re-exported
 from mirror.errors import ConfigError
 
 DEFAULT_CONFIG_FILE = Path("tcia-mirror.toml")
 ENV_PREFIX = "TCIA_MIRROR_"
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 APIS = ("v3", "nbia-v1", "nbia-v4")
 DEFAULT_BASE_URLS = {
@@ -29,23 +35,6 @@ DEFAULT_BASE_URLS = {
     "nbia-v1": "https://services.cancerimagingarchive.net/nbia-api/services/v1",
     "nbia-v4": "https://nbia.cancerimagingarchive.net/nbia-api/services/v4",
 }
-
-
-def parse_duration(value: str | int | float, key: str = "duration") -> float:
-    """``"500ms"``, ``"2s"``, ``"10m"``, ``"1h"``, ``"7d"`` -> seconds."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected a duration like \"10m\", got {value!r}")
-    if isinstance(value, int | float):
-        return float(value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ConfigError(f"{key}: expected a duration like \"500ms\", \"2s\", \"1h\", "
-                          f"\"7d\", got {value!r}")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-class Duration(float):
-    """Seconds, written in config as a string with a unit."""
 
 
 @dataclass(frozen=True)
@@ -150,40 +139,6 @@ class Settings:
 SECTIONS: dict[str, type] = get_type_hints(Settings)
 
 
-def _coerce(key: str, kind: Any, value: Any) -> Any:
-    """Turn a TOML or environment value into the field's type, or raise ConfigError."""
-    from_env = isinstance(value, str)
-    try:
-        if kind is Duration:
-            return Duration(parse_duration(value, key))
-        if kind is bool:
-            if from_env and value.lower() in ("1", "true", "yes", "0", "false", "no"):
-                return value.lower() in ("1", "true", "yes")
-            if isinstance(value, bool):
-                return value
-        elif kind is int:
-            if isinstance(value, bool):
-                raise ValueError
-            return int(value)
-        elif kind is float:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        elif kind is str:
-            if isinstance(value, str):
-                return value
-        elif kind == FilterTable:
-            return _filter_table(key, value)
-        elif kind == tuple[str, ...]:
-            if from_env:
-                return tuple(v.strip() for v in value.split(",") if v.strip())
-            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
-                return tuple(value)
-    except (TypeError, ValueError):
-        pass
-    raise ConfigError(f"{key}: invalid value {value!r}")
-
-
 def _validate(settings: Settings) -> Settings:
     s = settings
     checks = [
@@ -211,6 +166,7 @@ def _validate(settings: Settings) -> Settings:
         (0 < s.sync.retry_backoff <= s.sync.retry_backoff_cap, "sync.retry_backoff",
          "must be positive and at most sync.retry_backoff_cap"),
         (_valid_listen(s.daemon.listen), "daemon.listen", "must be HOST:PORT"),
+        *url_checks(s.source.base_url, s.source.token_url, s.catalog.url),
     ]
     for ok, key, why in [*checks, *_wire_checks(s)]:
         if not ok:
@@ -247,11 +203,12 @@ def load_settings(
     values as ``{"section": {"key": value}}``.
     """
     env = os.environ if env is None else env
-    layers: list[tuple[str, Mapping[str, Mapping[str, Any]]]] = []
+    layers: list[tuple[str, Mapping[str, Mapping[str, Any]]]] = [
+        ("image defaults", _from_env(env, IMAGE_DEFAULT_PREFIX))]
     file_path = Path(path) if path is not None else DEFAULT_CONFIG_FILE
     if path is not None or file_path.exists():
         layers.append((str(file_path), _read_toml(file_path)))
-    layers.append(("environment", _from_env(env)))
+    layers.append(("environment", _from_env(env, ENV_PREFIX)))
     if overrides:
         layers.append(("command line", overrides))
 
@@ -266,7 +223,7 @@ def load_settings(
             for key, raw in keys.items():
                 if key not in hints:
                     raise ConfigError(f"unknown config key {section}.{key} in {origin}")
-                values[section][key] = _coerce(f"{section}.{key}", hints[key], raw)
+                values[section][key] = _coerce_field(f"{section}.{key}", hints[key], raw)
     source = values["source"]
     if "api" in source and "base_url" not in source:
         source["base_url"] = DEFAULT_BASE_URLS.get(source["api"], "")
@@ -275,24 +232,43 @@ def load_settings(
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """The file's TOML, read bounded (``--config /dev/urandom`` must not hang)."""
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError as exc:
         raise ConfigError(f"config file not found: {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
+    try:
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
-    """``TCIA_MIRROR_SOURCE_PASSWORD=x`` -> ``{"source": {"password": "x"}}``."""
+#: The container image's own defaults: ``TCIA_MIRROR_DEFAULT_<SECTION>_<KEY>``. They rank
+#: below the config file, so a mounted file's ``[archive] root`` wins over the image.
+IMAGE_DEFAULT_PREFIX = "TCIA_MIRROR_DEFAULT_"
+
+
+def _from_env(env: Mapping[str, str],
+              prefix: str = ENV_PREFIX) -> dict[str, dict[str, str]]:
+    """``TCIA_MIRROR_SOURCE_PASSWORD=x`` -> ``{"source": {"password": "x"}}``.
+
+    With the plain prefix, image defaults (``TCIA_MIRROR_DEFAULT_...``) are skipped: they
+    are a layer of their own.
+    """
     out: dict[str, dict[str, str]] = {}
     for name, value in env.items():
-        if not name.startswith(ENV_PREFIX):
+        if not name.startswith(prefix):
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        if prefix == ENV_PREFIX and name.startswith(IMAGE_DEFAULT_PREFIX):
+            continue
+        rest = name[len(prefix):].lower()
         section, _, key = rest.partition("_")
         if section not in SECTIONS or key not in get_type_hints(SECTIONS[section]):
             raise ConfigError(f"unknown environment variable {name} (no config key "
@@ -303,7 +279,7 @@ def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
 
 def public_view(settings: Settings) -> dict[str, dict[str, Any]]:
     """The settings as plain data with secrets masked, safe to print or log."""
-    secrets = {"api_key", "password"}
+    secrets = SECRET_KEYS
     out: dict[str, dict[str, Any]] = {}
     for name in SECTIONS:
         section = dataclasses.asdict(getattr(settings, name))
@@ -311,6 +287,11 @@ def public_view(settings: Settings) -> dict[str, dict[str, Any]]:
     catalog_url = out["catalog"]["url"]
     out["catalog"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", catalog_url)
     return out
+
+
+def _coerce_field(key: str, kind: Any, value: Any) -> Any:
+    """:func:`coerce`, plus the per-collection filter tables only the file can set."""
+    return _filter_table(key, value) if kind == FilterTable else coerce(key, kind, value)
 
 
 def _filter_table(key: str, value: Any) -> FilterTable:
@@ -329,6 +310,6 @@ def _filter_table(key: str, value: Any) -> FilterTable:
                 raise ConfigError(f"unknown config key {key}.\"{name}\".{sub} (expected "
                                   f"{', '.join(known)})")
         out.append((str(name), SubsetFilter(**{
-            sub: _coerce(f"{key}.{name}.{sub}", tuple[str, ...], raw)
+            sub: coerce(f"{key}.{name}.{sub}", tuple[str, ...], raw)
             for sub, raw in table.items()})))
     return tuple(out)

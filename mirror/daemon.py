@@ -25,7 +25,7 @@ from anyio.abc import TaskGroup
 from mirror import logs, manifest_sync, metadata_csv, scheduler
 from mirror.catalog.store import Scope
 from mirror.config import Settings
-from mirror.errors import MirrorError, mentions_storage_full
+from mirror.errors import ConfigError, MirrorError, mentions_storage_full
 from mirror.manifest import read_manifest
 from mirror.metrics import Metrics, serve_http
 from mirror.service import open_components, prepare_archive
@@ -33,6 +33,7 @@ from mirror.workers import Pool
 
 METADATA_CHECK = 1.0  # seconds between looks at whether metadata.csv needs writing
 METADATA_EVERY = 600.0  # while downloads go on, rewrite changed metadata.csv this often
+RESOLVE_DEADLINE = 60.0  # seconds the start-up check of collection names may take
 POLL_JITTER = 0.1  # +-10% of poll_interval, so many daemons do not poll in lockstep
 
 
@@ -232,8 +233,29 @@ async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = 
     metrics = Metrics()
     async with open_components(settings, on_response=metrics.observe_request) as (
             client, catalog):
+        if with_scheduler:
+            settings = await _resolved(client, settings)
         return await Daemon(settings, client, catalog, with_workers=with_workers,
                             with_scheduler=with_scheduler, metrics=metrics).run()
+
+
+async def _resolved(client: Any, settings: Settings) -> Settings:
+    """Collection names in the server's spelling; an unknown one is a config error (exit 2).
+
+    A server that cannot be asked right now (or within RESOLVE_DEADLINE) does not stop a
+    daemon: it keeps the names as configured and its polls report the outage.
+    """
+    names = None
+    try:
+        with anyio.move_on_after(RESOLVE_DEADLINE):
+            names = await scheduler.resolve_collections(client, settings.sync.collections)
+    except ConfigError:
+        raise
+    except MirrorError as exc:
+        logs.get().warning("collection names not checked", error=str(exc))
+    if names is None:
+        return settings
+    return settings.replace("sync", collections=tuple(names))
 
 
 async def run_worker_only(settings: Settings) -> int:

@@ -27,8 +27,21 @@ program (``raise ... from exc``), so the CLI only ever sees this tree:
 
 from __future__ import annotations
 
+import asyncio
 import errno as _errno
 import os as _os
+import re
+
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s?#]*@")
+
+
+def redact(text: str) -> str:
+    """*text* with the userinfo of every URL in it masked (``scheme://***@host``).
+
+    Every :class:`MirrorError` message passes through here, so a ``base_url`` or catalog
+    URL carrying ``user:password@`` is never printed, logged or stored in ``last_error``.
+    """
+    return _USERINFO.sub(r"\1***@", text)
 
 
 class MirrorError(Exception):
@@ -39,7 +52,7 @@ class MirrorError(Exception):
     transient = False
 
     def __init__(self, message: str | None = None) -> None:
-        super().__init__(message or (self.__doc__ or "").strip())
+        super().__init__(redact(message or (self.__doc__ or "").strip()))
 
     @property
     def message(self) -> str:
@@ -205,3 +218,33 @@ class StorageFull(StorageError):
 
 class CrossOriginRedirect(PermanentApiError):
     """The server redirected to another origin; credentials never go there, so it is refused."""
+# --- exception groups reach the user as one error ---
+
+def leaves(exc: BaseException) -> list[BaseException]:
+    """The non-group exceptions inside *exc* (itself when it is not a group), in order."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for sub in exc.exceptions for leaf in leaves(sub)]
+    return [exc]
+
+
+def most_meaningful(exc: BaseException) -> BaseException:
+    """The one error to show for *exc*: the first domain error of a task group's failure.
+
+    A task group that fails raises an ExceptionGroup of everything that went wrong in it,
+    cancellations and follow-on failures included; the user wants the cause. Order of
+    preference: an interrupt, a :class:`MirrorError` (the most specific exit code, i.e.
+    usage/config before source before the rest), then the first other leaf.
+    """
+    found = leaves(exc)
+    if any(isinstance(e, KeyboardInterrupt) for e in found):
+        return Interrupted()
+    ours = [e for e in found if isinstance(e, MirrorError)]
+    if ours:
+        rank = {2: 0, 3: 1, 130: 2}
+        return min(ours, key=lambda e: rank.get(e.exit_code, 3))
+    meaningful = [e for e in found if not _is_cancellation(e)]
+    return (meaningful or found)[0]
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    return isinstance(exc, asyncio.CancelledError | GeneratorExit)

@@ -6,6 +6,7 @@ mid-poll re-asks the same window next time.
 
 from __future__ import annotations
 
+import difflib
 import shutil
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import anyio
 from mirror import filters, layout
 from mirror.config import Settings
 from mirror.domain import RemoteSeries, SeriesState
-from mirror.errors import MirrorError
+from mirror.errors import ConfigError, MirrorError
 from mirror.planner import Plan, plan_batch, plan_retirements
 
 BATCH = 2000
@@ -178,3 +179,25 @@ async def _delete_retired(catalog: Any, settings: Settings, uids: Iterable[str])
 # listings and retirements exactly like a collection's.
 apply_batch = _apply_batch
 delete_retired = _delete_retired
+async def resolve_collections(client: Any, names: Sequence[str]) -> list[str]:
+    """Each configured name in the server's own spelling (matched case-insensitively).
+
+    A name the server does not offer (``getCollectionValues``) is refused with a
+    did-you-mean, before it can become an empty collection that is "in sync" forever;
+    ``sim-lung`` becomes ``SIM-LUNG`` instead of a second collection.
+    """
+    if not names:
+        return []
+    offered = [name for name in await client.get_collection_values() if isinstance(name, str)]
+    by_fold = {name.casefold(): name for name in offered}
+    resolved: list[str] = []
+    for name in names:
+        real = by_fold.get(name.casefold())
+        if real is None:
+            close = difflib.get_close_matches(name.casefold(), list(by_fold), n=1, cutoff=0.6)
+            hint = f"; did you mean {by_fold[close[0]]!r}?" if close else ""
+            raise ConfigError(f"sync.collections: the server has no collection "
+                              f"{name[:100]!r}{hint}")
+        if real not in resolved:
+            resolved.append(real)
+    return resolved

@@ -6,8 +6,11 @@ The daemon and the download-only worker live in :mod:`mirror.daemon`; both reuse
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,13 +20,13 @@ from typing import Any
 
 import anyio
 
-from mirror import logs, manifest_sync, metadata_csv, scheduler, transfer
+from mirror import layout, logs, manifest_sync, metadata_csv, scheduler, transfer
 from mirror.catalog import Catalog
 from mirror.catalog.status import human_bytes
 from mirror.catalog.store import Scope
 from mirror.config import Settings
 from mirror.domain import SeriesState
-from mirror.errors import MirrorError, SourceError, StorageError
+from mirror.errors import ConfigError, MirrorError, SourceError
 from mirror.manifest import Manifest
 from mirror.manifest_sync import ManifestDiscovery
 from mirror.planner import Plan
@@ -55,18 +58,53 @@ async def prepare_archive(settings: Settings, catalog: Any, *,
                           shared: bool = False) -> int:
     """Crash recovery at start: clear stale staging, put expired leases back in the queue.
 
-    A one-shot sync owns the archive and clears all staging; a daemon or worker may
-    share it with other processes, so it only clears staging older than two leases.
+    The archive root must be writable (else one ConfigError naming ``archive.root``).
+    Staging is cleared only when no other live process uses this archive (see
+    :func:`_claim_archive`); a daemon or worker, which may share the archive with other
+    hosts, only clears staging older than two leases.
     """
     root = Path(settings.archive.root)
     older_than = 2 * settings.sync.lease if shared else None
-    try:
-        await anyio.to_thread.run_sync(lambda: (
-            root.mkdir(parents=True, exist_ok=True),
-            transfer.clear_staging(root, older_than=older_than)))
-    except OSError as exc:
-        raise StorageError(f"archive root {root} is not usable: {exc.strerror}") from exc
+    await anyio.to_thread.run_sync(_claim_archive, root, older_than)
     return await catalog.reap_expired()
+
+
+#: One open ``.staging`` directory per archive root this process uses; its flock (shared
+#: while running, exclusive only while clearing) tells other processes we are alive, and
+#: the kernel drops it when we exit, however we exit.
+_ARCHIVE_LOCKS: dict[str, int] = {}
+
+
+def _claim_archive(root: Path, older_than: float | None) -> None:
+    """Check that *root* is writable, then clear staging that no live process owns.
+
+    Two one-shot syncs at once (an overlapping cron job) cooperate: each claims other
+    series from the catalog queue, and only a process that finds no other live one
+    holding the archive's lock clears ``.staging`` (everything left there then belongs
+    to dead processes). Others leave it alone.
+    """
+    staging = layout.staging_root(root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging.mkdir(exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(prefix=".probe-", dir=staging))
+    except OSError as exc:
+        raise ConfigError(f"archive.root: {root} is not writable: "
+                          f"{exc.strerror or exc}") from exc
+    key = str(staging.resolve())
+    fd = _ARCHIVE_LOCKS.get(key)
+    if fd is None:
+        fd = _ARCHIVE_LOCKS[key] = os.open(staging, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        alone = True
+    except BlockingIOError:
+        alone = False
+    try:
+        if alone or older_than is not None:
+            transfer.clear_staging(root, older_than=older_than)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_SH)
 
 
 async def run_sync(settings: Settings, options: SyncOptions) -> int:
@@ -75,6 +113,8 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
     started = datetime.now(UTC)
     manifests = manifest_sync.load_all(settings.sync.manifests)  # a bad one: exit 2 at once
     async with open_components(settings) as (client, catalog):
+        settings = settings.replace("sync", collections=tuple(
+            await scheduler.resolve_collections(client, settings.sync.collections)))
         if options.dry_run:
             return await _dry_run(client, catalog, settings, options, manifests)
         summary = await _sync(client, catalog, settings, options, manifests)
@@ -238,15 +278,20 @@ async def _failed_in(catalog: Any, collections: list[str]) -> list[tuple[str, st
         states=[SeriesState.FAILED], collections=collections)]
 
 
-async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:
-    """Check every committed series on disk; with *repair*, re-queue the damaged ones."""
+async def run_verify(settings: Settings, repair: bool, as_json: bool,
+                     collections: tuple[str, ...] = ()) -> int:
+    """Check committed series on disk; with *repair*, re-queue the damaged ones.
+
+    What the catalog holds is checked, every collection, unless *collections* names some
+    (``[sync] collections`` says what to download, not what may go unchecked).
+    """
     root = Path(settings.archive.root)
     catalog = await Catalog.open(settings.catalog.url, upgrade=True)
     damaged: dict[str, list[dict[str, Any]]] = {}
     checked = 0
     try:
         async for row in catalog.iter_series(states=[SeriesState.DONE],
-                                             collections=_verify_scope(settings)):
+                                             collections=list(collections) or None):
             checked += 1
             problems = await _check_series(catalog, root, row)
             if problems:
@@ -260,12 +305,6 @@ async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:
     _print_verify(checked, damaged, repair, as_json)
     return 1 if damaged and not repair else 0
 
-
-def _verify_scope(settings: Settings) -> list[str] | Scope:
-    """The configured collections, plus the series pinned by the configured manifests."""
-    keys = tuple(manifest_sync.manifest_key(p) for p in settings.sync.manifests)
-    collections = list(settings.sync.collections)
-    return Scope(tuple(collections), keys) if keys else collections
 
 
 async def _check_series(catalog: Any, root: Path, row: Any) -> list[Any]:

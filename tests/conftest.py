@@ -6,4 +6,5 @@ import os
 for _name in [n for n in os.environ if n.startswith("TCIA_MIRROR_")]:
     del os.environ[_name]
 
-pytest_plugins = ["tests.fixtures_sim", "tests.fixtures_pg"]
+pytest_plugins = ["tests.fixtures_sim", "tests.fixtures_pg",
+                  "tests.e2e.careless"]  # fixtures of the careless-user tests
