@@ -19,6 +19,7 @@ from mirror import layout
 from mirror.config import Settings
 from mirror.domain import RemoteSeries, SeriesState
 from mirror.errors import MirrorError
+from mirror import planner
 from mirror.planner import Plan, plan_batch, plan_retirements
 
 BATCH = 2000
@@ -52,7 +53,8 @@ async def discover(client: Any, catalog: Any, collection: str, *, settings: Sett
         else:
             since = info.watermark - timedelta(days=sync.overlap_days)
             plan = await _apply(catalog, collection,
-                                _incremental_listing(client, collection, since), dry_run)
+                                _incremental_listing(client, collection, since), dry_run,
+                                day_only=_day_only(client))
     except MirrorError as exc:
         if not dry_run:
             await catalog.record_poll(collection, at=now, ok=False, error=str(exc))
@@ -72,7 +74,7 @@ async def _full_listing(client: Any, catalog: Any, collection: str, settings: Se
             seen.add(record.series_uid)
             yield record
 
-    plan = await _apply(catalog, collection, listing(), dry_run)
+    plan = await _apply(catalog, collection, listing(), dry_run, day_only=_day_only(client))
     snapshot = await catalog.series_snapshot(collection)
     active = {uid for uid, snap in snapshot.items() if snap.state is not SeriesState.RETIRED}
     retire = plan_retirements(active, seen, max_delete_fraction=settings.sync.max_delete_fraction)
@@ -109,25 +111,30 @@ def _in_collection(record: RemoteSeries, collection: str) -> bool:
     return not record.collection or record.collection.upper() == collection.upper()
 
 
+def _day_only(client: Any) -> bool:
+    """Whether the client's dialect lists timestamps to the day only (v4)."""
+    return planner.day_only(getattr(client, "api", ""))
+
+
 async def _apply(catalog: Any, collection: str, listing: AsyncIterator[RemoteSeries],
-                 dry_run: bool) -> Plan:
+                 dry_run: bool, *, day_only: bool = False) -> Plan:
     plan = Plan()
     batch: list[RemoteSeries] = []
     async for record in listing:
         batch.append(record)
         if len(batch) >= BATCH:
-            plan = plan.merge(await _apply_batch(catalog, collection, batch, dry_run))
+            plan = plan.merge(await _apply_batch(catalog, collection, batch, dry_run, day_only))
             batch = []
     if batch:
-        plan = plan.merge(await _apply_batch(catalog, collection, batch, dry_run))
+        plan = plan.merge(await _apply_batch(catalog, collection, batch, dry_run, day_only))
     return plan
 
 
 async def _apply_batch(catalog: Any, collection: str, batch: Sequence[RemoteSeries],
-                       dry_run: bool) -> Plan:
+                       dry_run: bool, day_only: bool = False) -> Plan:
     unique = list({r.series_uid: r for r in batch}.values())
     snapshot = await catalog.series_snapshot(collection, [r.series_uid for r in unique])
-    plan = plan_batch(unique, snapshot)
+    plan = plan_batch(unique, snapshot, day_only=day_only)
     if dry_run:
         return plan
     await catalog.upsert_series(unique)
