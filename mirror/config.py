@@ -99,6 +99,8 @@ class SyncSettings:
     retry_backoff: Duration = Duration(2.0)
     retry_backoff_cap: Duration = Duration(300.0)
     lease: Duration = Duration(300.0)
+    #: getMD5Hierarchy requests per second of the hash check (nbia-v4); 0 = unlimited
+    hash_requests_per_second: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -114,13 +116,16 @@ class Settings:
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    #: ``[sources.NAME]``: further hosts, picked by ``"NAME:COLLECTION"`` in collections
+    sources: Mapping[str, SourceSettings] = field(default_factory=dict)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         return dataclasses.replace(
             self, **{section: dataclasses.replace(getattr(self, section), **changes)})
 
 
-SECTIONS: dict[str, type] = get_type_hints(Settings)
+SECTIONS: dict[str, type] = {k: v for k, v in get_type_hints(Settings).items()
+                             if k != "sources"}
 
 
 def _coerce(key: str, kind: Any, value: Any) -> Any:
@@ -182,6 +187,7 @@ def _validate(settings: Settings) -> Settings:
         (0 < s.sync.retry_backoff <= s.sync.retry_backoff_cap, "sync.retry_backoff",
          "must be positive and at most sync.retry_backoff_cap"),
         (_valid_listen(s.daemon.listen), "daemon.listen", "must be HOST:PORT"),
+        (s.sync.hash_requests_per_second >= 0, "sync.hash_requests_per_second", "must be >= 0"),
     ]
     for ok, key, why in checks:
         if not ok:
@@ -215,8 +221,14 @@ def load_settings(
         layers.append(("command line", overrides))
 
     values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    sources: dict[str, dict[str, Any]] = {}
     for origin, layer in layers:
         for section, keys in layer.items():
+            if section == "sources":
+                from mirror.sources import merge_tables
+
+                merge_tables(sources, keys, origin)
+                continue
             if section not in SECTIONS:
                 raise ConfigError(f"unknown config section [{section}] in {origin}")
             if not isinstance(keys, Mapping):
@@ -230,7 +242,11 @@ def load_settings(
     if "api" in source and "base_url" not in source:
         source["base_url"] = DEFAULT_BASE_URLS.get(source["api"], "")
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
-    return _validate(Settings(**sections))
+    from mirror.sources import build, check_collections
+
+    settings = _validate(Settings(**sections, sources=build(sources)))
+    check_collections(settings)
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -252,6 +268,12 @@ def _from_env(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
         if not name.startswith(ENV_PREFIX):
             continue
         rest = name[len(ENV_PREFIX):].lower()
+        if rest.startswith("sources_"):
+            from mirror.sources import env_key
+
+            source, key = env_key(name, rest[len("sources_"):])
+            out.setdefault("sources", {}).setdefault(source, {})[key] = value  # type: ignore[assignment]
+            continue
         section, _, key = rest.partition("_")
         if section not in SECTIONS or key not in get_type_hints(SECTIONS[section]):
             raise ConfigError(f"unknown environment variable {name} (no config key "
@@ -267,6 +289,10 @@ def public_view(settings: Settings) -> dict[str, dict[str, Any]]:
     for name in SECTIONS:
         section = dataclasses.asdict(getattr(settings, name))
         out[name] = {k: ("***" if k in secrets and v else v) for k, v in section.items()}
+    for name, source in settings.sources.items():
+        out[f"sources.{name}"] = {k: ("***" if k in secrets and v else v)
+                                  for k, v in dataclasses.asdict(source).items()}
     catalog_url = out["catalog"]["url"]
     out["catalog"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", catalog_url)
     return out
+
