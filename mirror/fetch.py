@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from mirror import layout, transfer, verify
+from mirror import hashcheck, layout, transfer, verify
 from mirror.domain import InstanceRecord
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
 from mirror.tcia import parsing
@@ -107,13 +107,19 @@ async def _fetch(pool: Any, item: Any, final: Path,
     root = Path(pool.settings.archive.root)
     present: dict[str, Any] = {}
     known: dict[str, InstanceRecord] = {}
+    spelled: dict[str, str] = {}
     if await anyio.to_thread.run_sync(final.is_dir):  # a new series costs no catalog read
         known = {i.sop_uid: i for i in await pool.catalog.instances(item.series_uid)}
         present = await anyio.to_thread.run_sync(_intact_on_disk, final, item, known)
+        # queued by the hash check: files whose bytes changed upstream are not intact
+        suspects, spelled = await hashcheck.suspect_instances(pool.client, item, known)
+        for sop in suspects if suspects is not None else list(present):
+            present.pop(sop, None)
+            known.pop(sop, None)
     if present:
         done = await _sop_level(pool, item, final, staging, present, known)
         if done is not None:
-            return done[0], _records(root, final, done[1])
+            return done[0], _records(root, final, done[1], spelled)
     got = await _full(pool, item, final, staging)
     return "full", _records(root, final, got)
 
@@ -267,10 +273,15 @@ def _link_all(final: Path, files: Path, keep: list[Any]) -> None:
         transfer.link_or_copy(final / inst.filename, files / inst.filename)
 
 
-def _records(root: Path, final: Path, instances: Any) -> list[InstanceRecord]:
+def _records(root: Path, final: Path, instances: Any,
+             spelled: dict[str, str] | None = None) -> list[InstanceRecord]:
+    """Catalog rows, with the server's MD5 string where it is spelled unlike ours."""
     rel = final.relative_to(root)
+    spelled = spelled or {}
     return [InstanceRecord(sop_uid=i.sop_uid, path=str(rel / layout.instance_name(i.sop_uid)),
-                           size=i.size, md5=i.md5) for i in instances]
+                           size=i.size, md5=i.md5,
+                           server_md5=spelled.get(i.sop_uid, getattr(i, "server_md5", None)))
+            for i in instances]
 
 
 def _progress(pool: Any, item: Any) -> Any:

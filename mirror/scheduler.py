@@ -15,12 +15,12 @@ from typing import Any
 
 import anyio
 
-from mirror import layout
+from mirror import hashcheck, hashtree, layout, planner
 from mirror.config import Settings
 from mirror.domain import RemoteSeries, SeriesState
 from mirror.errors import MirrorError
-from mirror import planner
 from mirror.planner import Plan, plan_batch, plan_retirements
+from mirror.tcia.ratelimit import RateLimiter
 
 BATCH = 2000
 
@@ -30,6 +30,8 @@ class Discovery:
     collection: str
     mode: str  # "full" | "incremental"
     plan: Plan
+    #: what the MD5-hierarchy check did (nbia-v4 only; None when it did not run)
+    hash: hashcheck.HashReport | None = None
 
 
 def needs_full_listing(info: Any, *, now: datetime, reconcile_interval: float,
@@ -41,8 +43,14 @@ def needs_full_listing(info: Any, *, now: datetime, reconcile_interval: float,
 
 
 async def discover(client: Any, catalog: Any, collection: str, *, settings: Settings,
-                   now: datetime, force_full: bool = False, dry_run: bool = False) -> Discovery:
-    """Poll one collection, record what is new or changed, and advance its watermark."""
+                   now: datetime, force_full: bool = False, dry_run: bool = False,
+                   hash_limiter: Any = None) -> Discovery:
+    """Poll one collection, record what is new or changed, and advance its watermark.
+
+    Then, on nbia-v4, the MD5-hierarchy check: a full pass when *force_full*
+    (``sync --reconcile``), else the rolling scrub's share for the time since the last
+    poll. *hash_limiter* paces its requests (one per source, shared by its collections).
+    """
     sync = settings.sync
     info = await catalog.get_collection(collection)
     full = needs_full_listing(info, now=now, reconcile_interval=sync.reconcile_interval,
@@ -62,7 +70,33 @@ async def discover(client: Any, catalog: Any, collection: str, *, settings: Sett
     if not dry_run:
         await catalog.record_poll(collection, at=now, ok=True, watermark=now.date(),
                                   reconciled=full)
-    return Discovery(collection, "full" if full else "incremental", plan)
+    report = None
+    if hashcheck.supported(client) and info is not None and info.watermark is not None:
+        report = await _hash_check(client, catalog, collection, settings, now=now,
+                                   full=force_full, dry_run=dry_run, limiter=hash_limiter)
+        plan = plan.merge(Plan(repair=list(report.changed)))
+    return Discovery(collection, "full" if full else "incremental", plan, report)
+
+
+async def _hash_check(client: Any, catalog: Any, collection: str, settings: Settings,
+                      *, now: datetime, full: bool, dry_run: bool,
+                      limiter: Any) -> hashcheck.HashReport:
+    """A full hash pass, or the rolling scrub's share: every patient once per
+    reconcile_interval, in proportion to the time the pass under way has run."""
+    quota = None
+    if not full:
+        state = await catalog.hash_state(collection)
+        started = state.pass_started_at if state and state.pass_started_at else now
+        cursor = state.cursor if state and state.pass_started_at else None
+        quota = hashtree.scrub_quota(
+            await catalog.hash_patient_count(collection),
+            done=0 if cursor is None else await catalog.hash_patient_count(collection,
+                                                                           upto=cursor),
+            since_start=(now - started).total_seconds(),
+            reconcile_interval=settings.sync.reconcile_interval)
+    limiter = limiter or RateLimiter(settings.sync.hash_requests_per_second)
+    return await hashcheck.check_collection(client, catalog, collection, limiter=limiter,
+                                            now=now, quota=quota, dry_run=dry_run)
 
 
 async def _full_listing(client: Any, catalog: Any, collection: str, settings: Settings,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +24,10 @@ from mirror.domain import SeriesState
 from mirror.errors import MirrorError, SourceError, StorageError
 from mirror.planner import Plan
 from mirror.progress import make_reporter
+from mirror.sources import collection_sources, source_settings
 from mirror.tcia import TciaClient
-from mirror.workers import Pool
+from mirror.tcia.ratelimit import RateLimiter
+from mirror.workers import Pool, PoolStats
 
 
 @dataclass(frozen=True)
@@ -84,18 +86,24 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
 
 async def _sync(client: Any, catalog: Any, settings: Settings,
                 options: SyncOptions) -> dict[str, Any]:
-    collections = list(settings.sync.collections)
+    collections = list(collection_sources(settings))
     await prepare_archive(settings, catalog)
     await catalog.ensure_collections(collections)
     run_id = await catalog.start_run(kind="sync", collections=collections)
     await catalog.requeue([uid for uid, _ in await _failed_in(catalog, collections)],
                           reason="new sync run")
-    plans, broken = await _discover_all(client, catalog, settings, collections, options)
-    reporter = make_reporter(settings, plans, json_summary=options.as_json)
-    pool = Pool(client=client, catalog=catalog, settings=settings, collections=collections,
-                on_outcome=reporter.outcome, progress=reporter)
-    with reporter:
-        stats = await pool.run(until_idle=True)
+    async with open_sources(settings, client) as clients:
+        plans, broken, hashes = await _discover_all(clients, catalog, settings, options)
+        reporter = make_reporter(settings, plans, json_summary=options.as_json)
+        stats = PoolStats()
+        with reporter:
+            for source, names in _by_source(settings).items():  # one pool per host
+                pool = Pool(client=clients[source], catalog=catalog, settings=settings,
+                            collections=names, on_outcome=reporter.outcome,
+                            progress=reporter)
+                got = await pool.run(until_idle=True)
+                stats.done, stats.retried = stats.done + got.done, stats.retried + got.retried
+                stats.bytes += got.bytes
     failed = await _failed_in(catalog, collections)
     outcome = "failed" if failed or broken else "ok"
     counts = {"done": stats.done, "failed": len(failed), "retried": stats.retried,
@@ -103,41 +111,75 @@ async def _sync(client: Any, catalog: Any, settings: Settings,
     await catalog.finish_run(run_id, outcome=outcome, counts=counts)
     return {"outcome": outcome, "collections": collections, **counts,
             "plan": {c: p.summary() for c, p in plans.items()},
+            "hash_check": hashes,
             "failed_collections": broken,
             "failed_series": [uid for uid, _ in failed[:1000]],
             "errors": dict(failed[:1000])}
 
 
-async def _discover_all(client: Any, catalog: Any, settings: Settings, collections: list[str],
-                        options: SyncOptions) -> tuple[dict[str, Plan], dict[str, str]]:
+def _by_source(settings: Settings) -> dict[str | None, list[str]]:
+    """Source name (None: [source]) -> the collections mirrored from it."""
+    groups: dict[str | None, list[str]] = {}
+    for collection, source in collection_sources(settings).items():
+        groups.setdefault(source, []).append(collection)
+    return groups
+
+
+@asynccontextmanager
+async def open_sources(settings: Settings, default: Any, *,
+                       on_response: Any = None) -> AsyncIterator[dict[str | None, Any]]:
+    """One client per source the collections use: *default* for ``[source]``, a new
+    one for each ``[sources.NAME]`` (closed on exit)."""
+    clients: dict[str | None, Any] = {None: default}
+    async with AsyncExitStack() as stack:
+        for source in _by_source(settings):
+            if source is not None:
+                clients[source] = await stack.enter_async_context(TciaClient(
+                    source_settings(settings, source), on_response=on_response))
+        yield clients
+
+
+async def _discover_all(clients: dict[str | None, Any], catalog: Any, settings: Settings,
+                        options: SyncOptions,
+                        ) -> tuple[dict[str, Plan], dict[str, str], dict[str, Any]]:
     """Poll every collection; one that fails is reported, the others go on.
 
     An unreachable source or refused credentials end the run (exit 3): no other
-    collection could do better.
+    collection could do better. Returns the plans, the failures and what each
+    collection's MD5-hierarchy check did.
     """
     log = logs.get()
     plans: dict[str, Plan] = {}
     broken: dict[str, str] = {}
-    for name in collections:
-        try:
-            found = await scheduler.discover(client, catalog, name, settings=settings,
-                                             now=datetime.now(UTC),
-                                             force_full=options.reconcile,
-                                             dry_run=options.dry_run)
-        except SourceError:
-            raise
-        except MirrorError as exc:
-            broken[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("discovery failed", collection=name, error=broken[name])
-            continue
-        plans[name] = found.plan
-        log.info("discovered", collection=name, mode=found.mode, **found.plan.summary())
-    return plans, broken
+    hashes: dict[str, Any] = {}
+    for source, names in _by_source(settings).items():
+        limiter = RateLimiter(settings.sync.hash_requests_per_second)  # per host
+        for name in names:
+            if not options.dry_run:
+                await catalog.set_collection_source(name, source)
+            try:
+                found = await scheduler.discover(clients[source], catalog, name,
+                                                 settings=settings, now=datetime.now(UTC),
+                                                 force_full=options.reconcile,
+                                                 dry_run=options.dry_run,
+                                                 hash_limiter=limiter)
+            except SourceError:
+                raise
+            except MirrorError as exc:
+                broken[name] = f"{type(exc).__name__}: {exc}"
+                log.warning("discovery failed", collection=name, error=broken[name])
+                continue
+            plans[name] = found.plan
+            log.info("discovered", collection=name, mode=found.mode, **found.plan.summary())
+            if found.hash is not None:
+                hashes[name] = found.hash.summary()
+                log.info("hash check", collection=name, **hashes[name])
+    return plans, broken, hashes
 
 
 async def _dry_run(client: Any, catalog: Any, settings: Settings, options: SyncOptions) -> int:
-    collections = list(settings.sync.collections)
-    plans, broken = await _discover_all(client, catalog, settings, collections, options)
+    async with open_sources(settings, client) as clients:
+        plans, broken, _ = await _discover_all(clients, catalog, settings, options)
     report = {c: p.summary() for c, p in plans.items()}
     if options.as_json:
         print(json.dumps({"dry_run": True, "plan": report, "failed_collections": broken},
@@ -168,7 +210,7 @@ async def run_verify(settings: Settings, repair: bool, as_json: bool) -> int:
     checked = 0
     try:
         async for row in catalog.iter_series(states=[SeriesState.DONE],
-                                             collections=list(settings.sync.collections)):
+                                             collections=list(collection_sources(settings))):
             checked += 1
             problems = await _check_series(catalog, root, row)
             if problems:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from mirror.catalog import engine as catalog_engine
 from mirror.catalog import migrate
 from mirror.catalog.discovery import DiscoveryOps
+from mirror.catalog.hashstate import HashOps
 from mirror.catalog.queue import QueueOps
 from mirror.catalog.records import NotInitialised
 from mirror.catalog.reports import ReportOps
 
 
-class Catalog(DiscoveryOps, QueueOps, ReportOps):
+class Catalog(DiscoveryOps, QueueOps, ReportOps, HashOps):
     """The mirror's memory and work queue, on SQLite or Postgres.
 
     Open with :meth:`open`, close with :meth:`close`. All datetimes in and out are
