@@ -17,6 +17,9 @@ from tests.catalog.factory import remote
 KEYS = {"collection", "series_total", "done", "queued", "fetching", "failed", "retired",
         "bytes_on_disk", "instances", "last_poll", "last_poll_ok", "watermark",
         "last_reconcile"}
+#: where a collection comes from and its MD5-hierarchy check (None until one ran)
+HASH_KEYS = {"source", "last_hash_check", "last_hash_check_changed", "hash_scrub_started",
+             "hash_scrub_changed"}
 POLLED = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
 
 
@@ -39,7 +42,8 @@ async def test_collect_counts_per_collection(catalog: Catalog, catalog_url: str)
     rows = await status.collect(catalog_url)
     assert [r["collection"] for r in rows] == ["COLL-A", "COLL-B"]
     a, b = rows
-    assert set(a) == KEYS
+    assert set(a) == KEYS | HASH_KEYS
+    assert {k: a[k] for k in HASH_KEYS} == dict.fromkeys(HASH_KEYS)
     assert {k: a[k] for k in KEYS - {"collection"}} == {
         "series_total": 5, "done": 2, "queued": 1, "fetching": 1, "failed": 1, "retired": 1,
         "bytes_on_disk": 4000, "instances": 4, "last_poll": POLLED.isoformat(),
