@@ -21,6 +21,7 @@ import anyio
 from mirror import hashcheck, layout, transfer, verify
 from mirror.domain import InstanceRecord
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
+from mirror.merkle import md5_equal
 from mirror.tcia import parsing
 
 #: Repair instance by instance only while at most this share of the series is missing.
@@ -182,7 +183,7 @@ def _intact_on_disk(final: Path, item: Any, known: dict[str, InstanceRecord]) ->
     """SOP UID -> instance for the files on disk that parse and match what we recorded."""
     found = verify.scan_series_dir(final, series_uid=item.series_uid, study_uid=item.study_uid)
     return {i.sop_uid: i for i in found
-            if i.sop_uid not in known or known[i.sop_uid].md5 == i.md5}
+            if i.sop_uid not in known or md5_equal(known[i.sop_uid].md5, i.md5)}
 
 
 def _counts_match(item: Any, instances: Any) -> bool:
@@ -248,15 +249,16 @@ def _check_known_md5(item: Any, sop: str, md5: str, known: dict[str, InstanceRec
     getSingleImage has no MD5 beside it, and a flipped pixel byte still parses as DICOM
     with the right UIDs; the MD5 recorded when the series was verified catches it.
     """
-    if sop in known and known[sop].md5 and known[sop].md5 != md5:
+    if sop in known and known[sop].md5 and not md5_equal(known[sop].md5, md5):
         raise VerificationError(f"series {item.series_uid}: SOP {sop} has MD5 {md5}, the "
                                 f"catalog recorded {known[sop].md5}")
 
 
 def _check_server_md5(item: Any, sop: str, md5: str, expected: str | None) -> None:
     """A new instance of a revised series must match the server's own MD5, where the
-    dialect has one (getMD5HashForImage; v3 has none and an empty answer means unknown)."""
-    if expected and expected != md5:
+    dialect has one (getMD5HashForImage; v3 has none and an empty answer means unknown).
+    Compared as numbers: the server may store a digest without its leading zeros."""
+    if expected and not md5_equal(expected, md5):
         raise VerificationError(f"series {item.series_uid}: SOP {sop} has MD5 {md5}, the "
                                 f"server lists {expected}")
 

@@ -170,8 +170,8 @@ _V3_NAMES = {"getCollectionValues": "getCollectionValues", "getModalityValues":
              "getSeriesSize": "getSeriesSize", "getImage": "getImage",
              "NewPatientsInCollection": "NewPatientsInCollection",
              "NewStudiesInPatientCollection": "NewStudiesInPatientCollection",
-             "getSOPInstanceUIDs": "getSOPInstanceUIDs", "getSingleImage": "getSingleImage",
-             "ContentsByName": "getContentsByName"}
+             "getSOPInstanceUIDs": "getSOPInstanceUIDs", "getSingleImage": "getSingleImage"}
+# Shared lists (getContentsByName) exist only on NBIA v1/v2: no v3 or v4 variant.
 _V1_NAMES = [n for n in _ALL if n not in ("getMD5HashForImage", "getSeriesMetadata")]
 _V4_NAMES = [n for n in _ALL if n not in ("getM5HashForImage", "getSeriesMetaData",
                                           "getContentsByName")]
