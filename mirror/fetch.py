@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from mirror import hashcheck, layout, transfer, verify
+from mirror import hashcheck, layout, licenses, transfer, verify
 from mirror.domain import InstanceRecord
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
 from mirror.merkle import md5_equal
@@ -121,8 +121,8 @@ async def _fetch(pool: Any, item: Any, final: Path,
         done = await _sop_level(pool, item, final, staging, present, known)
         if done is not None:
             return done[0], _records(root, final, done[1], spelled)
-    got = await _full(pool, item, final, staging)
-    return "full", _records(root, final, got)
+    got, spelled = await _full(pool, item, final, staging)
+    return "full", _records(root, final, got, spelled)
 
 
 async def _sop_level(pool: Any, item: Any, final: Path, staging: Path, present: dict[str, Any],
@@ -193,7 +193,8 @@ def _counts_match(item: Any, instances: Any) -> bool:
     return item.file_size is None or sum(i.size for i in instances) == item.file_size
 
 
-async def _full(pool: Any, item: Any, final: Path, staging: Path) -> list[Any]:
+async def _full(pool: Any, item: Any, final: Path,
+                staging: Path) -> tuple[list[Any], dict[str, str]]:
     settings = pool.settings
     md5 = settings.sync.verify == "md5" and pool.client.has_md5
     zip_path = staging / "series.zip"
@@ -211,7 +212,18 @@ async def _full(pool: Any, item: Any, final: Path, staging: Path) -> list[Any]:
         lambda: transfer.extract_series_zip(zip_path, files, expected=expected))
     zip_path.unlink(missing_ok=True)
     await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
-    return result.instances
+    await anyio.to_thread.run_sync(licenses.keep_license, Path(settings.archive.root),
+                                   item.collection, result.license_text, staging)
+    return result.instances, _server_strings(result)
+
+
+def _server_strings(result: Any) -> dict[str, str]:
+    """SOP UID -> the server's MD5 string where md5hashes.csv spells it unlike our
+    digest ("" for an empty field: NULL upstream), for the hierarchy check."""
+    ours = {i.sop_uid: i.md5 for i in result.instances}
+    stored = getattr(result, "server_md5", None) or {}
+    return {sop: theirs or "" for sop, theirs in stored.items()
+            if sop in ours and theirs != ours[sop]}
 
 
 async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dict[str, Any],
@@ -282,7 +294,7 @@ def _records(root: Path, final: Path, instances: Any,
     spelled = spelled or {}
     return [InstanceRecord(sop_uid=i.sop_uid, path=str(rel / layout.instance_name(i.sop_uid)),
                            size=i.size, md5=i.md5,
-                           server_md5=spelled.get(i.sop_uid, getattr(i, "server_md5", None)))
+                           server_md5=spelled.get(i.sop_uid))
             for i in instances]
 
 

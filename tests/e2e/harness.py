@@ -86,10 +86,13 @@ lease = "{lease}"
 
 
 def archive_files(root: Path) -> dict[str, tuple[int, str]]:
-    """Relative path -> (size, md5) of every file under root, staging excluded."""
+    """Relative path -> (size, md5) of every file under root, staging and each
+    collection's LICENSE (no DICOM; see licenses_in) excluded."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
+        if len(rel.parts) == 2 and rel.parts[1] == "LICENSE":
+            continue
         if path.is_file() and rel.parts[0] != ".staging":
             data = path.read_bytes()
             out[str(rel)] = (len(data), hashlib.md5(data).hexdigest())
