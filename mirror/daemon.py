@@ -8,6 +8,7 @@ exits at once with 130; nothing partial is ever at a final path, so that is safe
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -21,7 +22,9 @@ from mirror import logs, scheduler
 from mirror.config import Settings
 from mirror.errors import MirrorError
 from mirror.metrics import Metrics, serve_http
-from mirror.service import open_components, prepare_archive
+from mirror.service import open_components, open_sources, prepare_archive
+from mirror.sources import collection_sources
+from mirror.tcia.ratelimit import RateLimiter
 from mirror.workers import Pool
 
 POLL_JITTER = 0.1  # +-10% of poll_interval, so many daemons do not poll in lockstep
@@ -38,17 +41,29 @@ def next_poll_at(last_poll: datetime | None, *, interval: float, now: datetime,
 
 class Daemon:
     def __init__(self, settings: Settings, client: Any, catalog: Any, *, with_workers: bool,
-                 with_scheduler: bool = True, metrics: Metrics | None = None) -> None:
+                 with_scheduler: bool = True, metrics: Metrics | None = None,
+                 clients: dict[str | None, Any] | None = None) -> None:
         self.settings = settings
         self.client = client
         self.catalog = catalog
-        self.collections = list(settings.sync.collections)
+        #: collection -> its source (None: [source]); one client and pool per source
+        self.sources = collection_sources(settings)
+        self.collections = list(self.sources)
+        self.clients = clients or {None: client}
+        self.limiters = {src: RateLimiter(settings.sync.hash_requests_per_second)
+                         for src in self.clients}
         self.metrics = metrics or Metrics()
         self.log = logs.get()
         self.with_scheduler = with_scheduler
-        self.pool = (Pool(client=client, catalog=catalog, settings=settings,
-                          collections=None if not with_scheduler else self.collections,
-                          on_outcome=self._on_outcome) if with_workers else None)
+        groups: dict[str | None, list[str] | None] = {None: None}  # download-only: every one
+        if with_scheduler:
+            groups = {}
+            for name, src in self.sources.items():
+                groups.setdefault(src, []).append(name)  # type: ignore[union-attr]
+        self.pools = [Pool(client=self.clients[src], catalog=catalog, settings=settings,
+                           collections=names, on_outcome=self._on_outcome)
+                      for src, names in groups.items()] if with_workers else []
+        self.pool = self.pools[0] if self.pools else None
         self.stopping = anyio.Event()
         self._rng = random.Random()
 
@@ -78,8 +93,9 @@ class Daemon:
         return 0
 
     async def _run_pool(self, tg: TaskGroup) -> None:
-        assert self.pool is not None
-        await self.pool.run(until_idle=False)
+        async with anyio.create_task_group() as pools:
+            for pool in self.pools:
+                pools.start_soon(functools.partial(pool.run, until_idle=False))
         tg.cancel_scope.cancel()
 
     async def _signals(self, tg: TaskGroup) -> None:
@@ -94,8 +110,8 @@ class Daemon:
                 tg.start_soon(self._drain, tg)
 
     async def _drain(self, tg: TaskGroup) -> None:
-        if self.pool is not None:
-            self.pool.stop()
+        for pool in self.pools:
+            pool.stop()
         await anyio.sleep(self.settings.daemon.shutdown_timeout)
         self.log.warning("drain deadline passed: cancelling downloads")
         tg.cancel_scope.cancel()
@@ -120,16 +136,21 @@ class Daemon:
 
     async def _poll(self, name: str) -> None:
         try:
-            found = await scheduler.discover(self.client, self.catalog, name,
-                                             settings=self.settings, now=datetime.now(UTC))
+            source = self.sources.get(name)
+            await self.catalog.set_collection_source(name, source)
+            found = await scheduler.discover(self.clients[source], self.catalog, name,
+                                             settings=self.settings, now=datetime.now(UTC),
+                                             hash_limiter=self.limiters[source])
         except MirrorError as exc:
             self.metrics.poll_failed(name)
             self.log.warning("poll failed", collection=name, error=str(exc))
             return
         self.metrics.poll_succeeded(name)
         self.log.info("polled", collection=name, mode=found.mode, **found.plan.summary())
-        if self.pool is not None:
-            self.pool.wake()
+        if found.hash is not None:
+            self.log.info("hash check", collection=name, **found.hash.summary())
+        for pool in self.pools:
+            pool.wake()
 
     async def health(self) -> tuple[bool, dict[str, Any]]:
         """Healthy when the catalog answers and every collection polled OK recently."""
@@ -160,9 +181,11 @@ async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = 
     logs.configure()
     metrics = Metrics()
     async with open_components(settings, on_response=metrics.observe_request) as (
-            client, catalog):
+            client, catalog), open_sources(settings, client,
+                                           on_response=metrics.observe_request) as clients:
         return await Daemon(settings, client, catalog, with_workers=with_workers,
-                            with_scheduler=with_scheduler, metrics=metrics).run()
+                            with_scheduler=with_scheduler, metrics=metrics,
+                            clients=clients).run()
 
 
 async def run_worker_only(settings: Settings) -> int:
