@@ -1,5 +1,8 @@
 """Run the simulator in a background thread for tests: :func:`start_simulator`.
 
+A second NBIA host (NLST's case) is a second call, e.g. with
+``second_host_spec(DatasetSpec())``: its own port, dataset, tokens and statistics.
+
 The server gets its own event loop in its own thread, so it works from sync tests, async
 tests, and while a test drives the CLI in a subprocess. Every handle method is thread-safe.
 """
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mirror.simulator import md5tree
-from mirror.simulator.model import DatasetSpec
+from mirror.simulator.model import DatasetSpec, second_host_spec
 from mirror.simulator.releases import ReleaseSummary
 from mirror.simulator.server import (
     DEFAULT_SPEC,
@@ -28,7 +31,7 @@ from mirror.simulator.server import (
 )
 
 __all__ = ["DatasetSpec", "InstanceTruth", "ReleaseSummary", "SeriesTruth", "SimulatorHandle",
-           "start_simulator"]
+           "second_host_spec", "start_simulator"]
 
 
 class SimulatorHandle:
