@@ -7,12 +7,18 @@ not re-checked because timestamps are compared at the granularity the dialect gi
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mirror.catalog import Catalog
+from mirror.hashtree import build_trees, collection_hash
+from mirror.simulator.testing import DatasetSpec, SimulatorHandle, start_simulator
 from tests.e2e.harness import Mirror, assert_archive_matches, write_mirror
 
 pytestmark = pytest.mark.slow
@@ -66,3 +72,89 @@ def test_each_collection_keeps_its_license(tmp_path: Path, simulator: Any,
     assert not list((mirror.root / ".staging").glob("**/LICENSE*"))
     rows = json.loads(mirror.run("status", "--json", check=True).stdout)
     assert {r["collection"] for r in rows} == set(simulator.collections())
+
+
+def local_collection_hash(catalog_url: str, collection: str) -> str:
+    """The collection hash computed from the catalog, as the mirror computes it."""
+    async def compute() -> str:
+        catalog = await Catalog.open(catalog_url, upgrade=False)
+        try:
+            patients = await catalog.hash_patients(collection, after=None, limit=10_000)
+            trees = build_trees(await catalog.hash_rows(collection, patients))
+        finally:
+            await catalog.close()
+        return collection_hash(t.patient_hash() for t in trees.values())
+    return asyncio.run(compute())
+
+
+@pytest.fixture
+def five_patients(sim_data_dir: Path) -> Iterator[SimulatorHandle]:
+    with start_simulator(sim_data_dir, DatasetSpec(patients=5)) as handle:
+        yield handle
+
+
+def test_silent_revisions_converge_hash_for_hash_in_one_reconcile(
+        tmp_path: Path, five_patients: SimulatorHandle, sqlite_url: str) -> None:
+    sim = five_patients
+    (collection,) = sim.collections()
+    mirror = write_mirror(tmp_path, base_url=sim.base_url("nbia-v4"), api="nbia-v4",
+                          collections=[collection], catalog_url=sqlite_url,
+                          extra=FAST_HASHES)
+    assert mirror.sync()["outcome"] == "ok"
+    unchanged = local_collection_hash(sqlite_url, collection)
+    assert unchanged == sim.md5_hierarchy_now(collection)
+
+    victims = sorted(sim.ground_truth())[1:4:2]  # two series of different patients
+    release = sim.publish_release(date.today(), silent_series=tuple(victims))
+    assert sorted(release.silent_revised_series_uids) == victims
+    assert sim.md5_hierarchy_now(collection) != unchanged  # the served one is still stale
+
+    sim.reset_stats()
+    summary = mirror.sync("--reconcile")
+    stats = sim.stats()
+    assert summary["outcome"] == "ok" and summary["done"] == 2, summary
+    check = summary["hash_check"][collection]
+    # the stale collection hash still equals what we held: it proved nothing
+    assert check["collection_hint"] == "equal"
+    assert (check["patients"], check["changed"], check["complete"]) == (5, 2, True)
+    assert sorted(stats["series"]) == victims  # image downloads of those two series only
+    assert requests_to(stats, "getImage", "getImageWithMD5Hash") == 0  # one instance each
+    assert requests_to(stats, "getSingleImage") == 2
+    assert_archive_matches(mirror.root, sim.ground_truth())
+    assert local_collection_hash(sqlite_url, collection) == sim.md5_hierarchy_now(collection)
+
+    # (d) status: when the last full hash check ran and what it found
+    rows = json.loads(mirror.run("status", "--json", check=True).stdout)
+    assert rows[0]["last_hash_check"] is not None and rows[0]["last_hash_check_changed"] == 2
+    table = mirror.run("status", check=True).stdout
+    assert "last full hash check" in table and "2 changed" in table, table
+
+    # converged: the next full pass finds nothing and costs one request per patient
+    # (plus the collection hint)
+    sim.reset_stats()
+    again = mirror.sync("--reconcile")
+    assert again["hash_check"][collection]["changed"] == 0
+    assert requests_to(sim.stats(), "getMD5Hierarchy") == 5 + 1
+    assert requests_to(sim.stats(), "getImage", "getSingleImage") == 0
+
+
+def test_two_sources_mirror_both(tmp_path: Path, simulator: SimulatorHandle,
+                                 second_simulator: SimulatorHandle, sqlite_url: str) -> None:
+    (first,) = simulator.collections()
+    (nlst,) = second_simulator.collections()
+    extra = (FAST_HASHES + '\n[sources.nlst]\napi = "nbia-v4"\n'
+             f'base_url = "{second_simulator.base_url("nbia-v4")}"\n')
+    mirror = write_mirror(tmp_path, base_url=simulator.base_url("nbia-v4"), api="nbia-v4",
+                          collections=[first, f"nlst:{nlst}"], catalog_url=sqlite_url,
+                          extra=extra)
+    summary = mirror.sync()
+    assert summary["outcome"] == "ok" and summary["collections"] == [first, nlst], summary
+    assert_archive_matches(mirror.root, {**simulator.ground_truth(),
+                                         **second_simulator.ground_truth()})
+    assert requests_to(simulator.stats(), "getImage") == len(simulator.ground_truth())
+    assert requests_to(second_simulator.stats(), "getImage") == len(
+        second_simulator.ground_truth())
+    rows = {r["collection"]: r for r in json.loads(
+        mirror.run("status", "--json", check=True).stdout)}
+    assert (rows[first]["source"], rows[nlst]["source"]) == (None, "nlst")
+    assert mirror.sync()["done"] == 0  # in sync on both hosts
