@@ -99,6 +99,9 @@ async def check_collection(client: Any, catalog: Any, collection: str, *, limite
             if not dry_run:
                 await catalog.save_hash_progress(collection, started_at=started,
                                                  cursor=cursor, changed=found)
+        if not report.complete and not await catalog.hash_patients(collection, after=cursor,
+                                                                   limit=1):
+            report.complete = True  # the quota ended exactly at the last patient
     except SourceError:
         raise
     except MirrorError as exc:
