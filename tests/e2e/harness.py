@@ -85,13 +85,18 @@ lease = "{lease}"
     return Mirror(config, root, catalog_url)
 
 
+def is_license(rel: Path) -> bool:
+    """``<Collection>/LICENSE``: the collection's license text the mirror keeps."""
+    return len(rel.parts) == 2 and rel.parts[1] == "LICENSE"
+
+
 def archive_files(root: Path) -> dict[str, tuple[int, str]]:
     """Relative path -> (size, md5) of every file under root, staging and each
-    collection's LICENSE (no DICOM; see licenses_in) excluded."""
+    collection's LICENSE (not DICOM, not in the ground truth) excluded."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if len(rel.parts) == 2 and rel.parts[1] == "LICENSE":
+        if is_license(rel):
             continue
         if path.is_file() and rel.parts[0] != ".staging":
             data = path.read_bytes()
@@ -146,6 +151,8 @@ def _archive_files_tolerant(root: Path) -> dict[str, tuple[int, str]]:
             dirs[:] = [d for d in dirs if d != ".staging"]
         for name in files:
             path = Path(top, name)
+            if is_license(path.relative_to(root)):
+                continue
             try:
                 data = path.read_bytes()
             except (FileNotFoundError, NotADirectoryError):
