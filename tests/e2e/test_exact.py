@@ -43,9 +43,10 @@ def switch_dialect(mirror: Mirror, simulator: Any, api: str) -> None:
     mirror.config.write_text(text)
 
 
-def test_v1_filled_catalog_synced_through_v4_fetches_nothing(
-        tmp_path: Path, simulator: Any, sqlite_url: str) -> None:
-    mirror = write_mirror(tmp_path, base_url=simulator.base_url("nbia-v1"), api="nbia-v1",
+@pytest.mark.parametrize("filled_by", ["nbia-v1", "v3"])
+def test_catalog_filled_by_another_dialect_synced_through_v4_fetches_nothing(
+        tmp_path: Path, simulator: Any, sqlite_url: str, filled_by: str) -> None:
+    mirror = write_mirror(tmp_path, base_url=simulator.base_url(filled_by), api=filled_by,
                           collections=simulator.collections(), catalog_url=sqlite_url,
                           extra=FAST_HASHES)
     assert mirror.sync()["outcome"] == "ok"
@@ -94,14 +95,14 @@ def five_patients(sim_data_dir: Path) -> Iterator[SimulatorHandle]:
 
 
 def test_silent_revisions_converge_hash_for_hash_in_one_reconcile(
-        tmp_path: Path, five_patients: SimulatorHandle, sqlite_url: str) -> None:
+        tmp_path: Path, five_patients: SimulatorHandle, catalog_url: str) -> None:
     sim = five_patients
     (collection,) = sim.collections()
     mirror = write_mirror(tmp_path, base_url=sim.base_url("nbia-v4"), api="nbia-v4",
-                          collections=[collection], catalog_url=sqlite_url,
+                          collections=[collection], catalog_url=catalog_url,
                           extra=FAST_HASHES)
     assert mirror.sync()["outcome"] == "ok"
-    unchanged = local_collection_hash(sqlite_url, collection)
+    unchanged = local_collection_hash(catalog_url, collection)
     assert unchanged == sim.md5_hierarchy_now(collection)
 
     victims = sorted(sim.ground_truth())[1:4:2]  # two series of different patients
@@ -121,7 +122,7 @@ def test_silent_revisions_converge_hash_for_hash_in_one_reconcile(
     assert requests_to(stats, "getImage", "getImageWithMD5Hash") == 0  # one instance each
     assert requests_to(stats, "getSingleImage") == 2
     assert_archive_matches(mirror.root, sim.ground_truth())
-    assert local_collection_hash(sqlite_url, collection) == sim.md5_hierarchy_now(collection)
+    assert local_collection_hash(catalog_url, collection) == sim.md5_hierarchy_now(collection)
 
     # (d) status: when the last full hash check ran and what it found
     rows = json.loads(mirror.run("status", "--json", check=True).stdout)
