@@ -5,7 +5,9 @@ Decision per series (the cheapest way to an exact copy):
   the dialect has it, else getImage);
 - files on disk -> getSOPInstanceUIDs; if they are exactly the wanted set, adopt them
   (no download); if at most half are missing, getSingleImage the missing ones; else ZIP;
-- a repair that does not verify, or SOP endpoints that refuse or keep failing -> ZIP.
+- a repair that does not verify, or SOP endpoints that refuse or keep failing -> ZIP;
+- queued by the hash check: stored instances whose MD5 differs from the server's are
+  not kept (:func:`mirror.hashcheck.suspect_instances`).
 """
 
 from __future__ import annotations
@@ -214,16 +216,7 @@ async def _full(pool: Any, item: Any, final: Path,
     await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
     await anyio.to_thread.run_sync(licenses.keep_license, Path(settings.archive.root),
                                    item.collection, result.license_text, staging)
-    return result.instances, _server_strings(result)
-
-
-def _server_strings(result: Any) -> dict[str, str]:
-    """SOP UID -> the server's MD5 string where md5hashes.csv spells it unlike our
-    digest ("" for an empty field: NULL upstream), for the hierarchy check."""
-    ours = {i.sop_uid: i.md5 for i in result.instances}
-    stored = getattr(result, "server_md5", None) or {}
-    return {sop: theirs or "" for sop, theirs in stored.items()
-            if sop in ours and theirs != ours[sop]}
+    return result.instances, hashcheck.server_strings(result)
 
 
 async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dict[str, Any],

@@ -200,3 +200,12 @@ async def suspect_instances(client: Any, item: Any, known: dict[str, Any],
         elif theirs != record.md5:
             spelled[sop] = theirs
     return suspects, spelled
+
+
+def server_strings(result: Any) -> dict[str, str]:
+    """SOP UID -> the server's MD5 string where md5hashes.csv spells it unlike our
+    digest ("" for an empty field: NULL upstream), for the hierarchy check."""
+    ours = {i.sop_uid: i.md5 for i in result.instances}
+    stored = getattr(result, "server_md5", None) or {}
+    return {sop: theirs or "" for sop, theirs in stored.items()
+            if sop in ours and theirs != ours[sop]}

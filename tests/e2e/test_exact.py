@@ -159,3 +159,23 @@ def test_two_sources_mirror_both(tmp_path: Path, simulator: SimulatorHandle,
         mirror.run("status", "--json", check=True).stdout)}
     assert (rows[first]["source"], rows[nlst]["source"]) == (None, "nlst")
     assert mirror.sync()["done"] == 0  # in sync on both hosts
+
+
+def test_server_md5_strings_unlike_our_digest_are_no_change(
+        tmp_path: Path, five_patients: SimulatorHandle, sqlite_url: str) -> None:
+    """Stored without leading zeros, or blank: the catalog keeps the server's string, so
+    the hierarchy computed locally equals the server's and a reconcile finds nothing."""
+    sim = five_patients
+    (collection,) = sim.collections()
+    stored = sim.set_stored_md5(short=1, blank=1)
+    assert sorted(v for v in stored.values() if v is not None)[0] == " "
+    mirror = write_mirror(tmp_path, base_url=sim.base_url("nbia-v4"), api="nbia-v4",
+                          collections=[collection], catalog_url=sqlite_url,
+                          extra=FAST_HASHES)
+    assert mirror.sync()["outcome"] == "ok"
+    assert local_collection_hash(sqlite_url, collection) == sim.md5_hierarchy_now(collection)
+    sim.reset_stats()
+    summary = mirror.sync("--reconcile")
+    assert summary["hash_check"][collection]["changed"] == 0, summary
+    assert requests_to(sim.stats(), "getImage", "getSingleImage", "getSOPInstanceUIDs") == 0
+    assert_archive_matches(mirror.root, sim.ground_truth())
