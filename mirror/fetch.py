@@ -205,6 +205,9 @@ async def _full(pool: Any, item: Any, final: Path, staging: Path) -> list[Any]:
         lambda: transfer.extract_series_zip(zip_path, files, expected=expected))
     zip_path.unlink(missing_ok=True)
     await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
+    if result.license_text:  # v4 ZIPs carry the collection's license: keep it beside
+        await anyio.to_thread.run_sync(transfer.store_license, Path(settings.archive.root),
+                                       item.collection, result.license_text)
     return result.instances
 
 
