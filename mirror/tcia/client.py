@@ -216,17 +216,9 @@ class TciaClient:
         Raises UsageError on dialects without the endpoint (v3, nbia-v1; see
         :attr:`has_md5_hierarchy`), and ProtocolError when the body is not a hash.
         """
-        levels = {"SeriesInstanceUID": series_uid, "StudyInstanceUID": study_uid,
-                  "PatientID": patient_id}
-        named = [k for k, v in levels.items() if v]
-        if len(named) > 1 or (not named and not collection):
-            # The server silently picks the last non-empty level: never leave it guessing.
-            raise UsageError("md5_hierarchy: name exactly one of series_uid, study_uid, "
-                             "patient_id (with collection) or collection")
-        if patient_id and not collection:
-            raise UsageError("md5_hierarchy: patient_id needs its collection")
         canonical = "getMD5Hierarchy"
-        form = {**levels, "Collection": collection if patient_id or not named else None}
+        form = dialects.md5_hierarchy_form(collection=collection, patient_id=patient_id,
+                                           study_uid=study_uid, series_uid=series_uid)
         wire, method, params = self._request(canonical, form)
         url = self._url(canonical, wire)
         _, _, body = await self._transport.fetch(wire, method, url, data=params)
