@@ -253,15 +253,17 @@ class TciaClient:
 
         *md5* asks for md5hashes.csv as the ZIP's last entry: on NBIA v4 through
         ``getImage?IncludeMD5=Yes`` (the ZIP starts with the collection's LICENSE), on
-        NBIA v1 through getImageWithMD5Hash (no LICENSE). *progress* is called with the
-        size of each chunk.
+        NBIA v1 through getImageWithMD5Hash (no LICENSE). On v4 it also asks for
+        NewFileNames=Yes: in that branch an image whose stored digest is NULL gets an empty
+        md5hashes.csv field, where the default names cut the ZIP short before it.
+        *progress* is called with the size of each chunk.
         """
         if md5 and not self.has_md5:
             raise UsageError(f"the {self.api} API has no getImageWithMD5Hash endpoint")
         include_md5 = md5 and self.api == "nbia-v4"
         canonical = "getImageWithMD5Hash" if md5 and not include_md5 else "getImage"
         params: dict[str, str | None] = {"SeriesInstanceUID": series_uid}
-        if new_file_names and canonical == "getImage" and self.api != "v3":
+        if (new_file_names or include_md5) and canonical == "getImage" and self.api != "v3":
             params["NewFileNames"] = "Yes"
         if include_md5:
             params["IncludeMD5"] = "Yes"
