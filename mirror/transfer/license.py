@@ -1,8 +1,8 @@
 """Each collection's license text, kept at ``<root>/<Collection>/LICENSE`` in the archive.
 
-v4 getImage ZIPs start with a LICENSE entry; the text is written atomically (temporary
-file, fsync, rename) and only when it changed, so every series of a collection does not
-rewrite it.
+v4 getImage ZIPs start with a LICENSE entry; the text is written atomically (staged under
+``<root>/.staging``, fsynced, renamed into place) and only when it changed, so every
+series of a collection does not rewrite it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 from mirror.errors import StorageError
-from mirror.layout import safe_component
+from mirror.layout import safe_component, staging_root
 
 log = logging.getLogger("mirror.transfer")
 LICENSE_NAME = "LICENSE"
@@ -37,8 +37,11 @@ def store_license(root: Path, collection: str, text: str) -> Path | None:
         if path.is_file() and path.read_bytes() == data:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
-        # A unique name: workers of one process may store the same collection at once.
-        fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{LICENSE_NAME}.", suffix=".part")
+        staging = staging_root(root)
+        staging.mkdir(parents=True, exist_ok=True)
+        # Staged outside the archive's visible tree (same file system, so the rename is
+        # atomic), under a unique name: workers may store the same collection at once.
+        fd, name = tempfile.mkstemp(dir=staging, prefix=f"{LICENSE_NAME}.", suffix=".part")
         tmp = Path(name)
         try:
             with os.fdopen(fd, "wb") as f:

@@ -19,6 +19,7 @@ def test_written_once_then_only_on_change(tmp_path: Path) -> None:
     assert store_license(tmp_path, "LIDC-IDRI", "CC BY 4.0\n") == path
     assert path.read_text() == "CC BY 4.0\n"
     assert sorted(p.name for p in path.parent.iterdir()) == ["LICENSE"]  # no temp files
+    assert list((tmp_path / ".staging").iterdir()) == []
 
 
 def test_collection_names_are_made_safe(tmp_path: Path) -> None:
@@ -38,6 +39,7 @@ def test_concurrent_writers_leave_one_whole_file(tmp_path: Path) -> None:
         list(pool.map(lambda t: store_license(tmp_path, "C", t), texts * 4))
     assert (tmp_path / "C" / "LICENSE").read_text() in texts
     assert sorted(p.name for p in (tmp_path / "C").iterdir()) == ["LICENSE"]
+    assert list((tmp_path / ".staging").iterdir()) == []
 
 
 def test_storage_errors_are_mapped(tmp_path: Path) -> None:
