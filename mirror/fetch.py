@@ -20,7 +20,7 @@ from typing import Any
 
 import anyio
 
-from mirror import hashcheck, layout, licenses, transfer, verify
+from mirror import hashcheck, layout, transfer, verify
 from mirror.domain import InstanceRecord
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
 from mirror.merkle import md5_equal
@@ -214,8 +214,9 @@ async def _full(pool: Any, item: Any, final: Path,
         lambda: transfer.extract_series_zip(zip_path, files, expected=expected))
     zip_path.unlink(missing_ok=True)
     await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
-    await anyio.to_thread.run_sync(licenses.keep_license, Path(settings.archive.root),
-                                   item.collection, result.license_text, staging)
+    if result.license_text:  # v4 ZIPs carry the collection's license: keep it beside
+        await anyio.to_thread.run_sync(transfer.store_license, Path(settings.archive.root),
+                                       item.collection, result.license_text)
     return result.instances, hashcheck.server_strings(result)
 
 

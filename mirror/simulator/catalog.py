@@ -49,6 +49,14 @@ class Catalog:
         return out
 
     @cached_property
+    def studies_by_patient(self) -> dict[tuple[str, str], list[str]]:
+        """(collection, PatientID) -> its studies with a visible series, first seen first."""
+        out: dict[tuple[str, str], dict[str, None]] = {}
+        for s in self.series.values():
+            out.setdefault((s.collection, s.patient_id), {})[s.study_uid] = None
+        return {key: list(studies) for key, studies in out.items()}
+
+    @cached_property
     def visible_patient_ids(self) -> set[str]:
         return {s.patient_id for s in self.series.values()}
 

@@ -28,20 +28,29 @@ def study_hash(cat: Catalog, study_uid: str) -> str:
 
 def patient_hash(cat: Catalog, patient_id: str, collection: str | None) -> str:
     """Studies of the patient *in that collection*: without one the server finds nothing."""
-    studies = {s.study_uid for s in cat.series.values()
-               if s.patient_id == patient_id and s.collection == collection}
+    if collection is None:
+        return ""
+    studies = cat.studies_by_patient.get((collection, patient_id), ())
     return merkle.combine(study_hash(cat, uid) for uid in studies)
 
 
 def collection_hash(cat: Catalog, collection: str) -> str:
     """What the daily job would store now (the guest's view: every visible series)."""
-    patients = {s.patient_id for s in cat.series.values() if s.collection == collection}
-    return merkle.combine(patient_hash(cat, pid, collection) for pid in patients)
+    return _collection_hashes(cat).get(collection, "")
 
 
 def refresh_cache(cat: Catalog) -> dict[str, str]:
     """The daily job: every collection's hash, skipping those with nothing visible."""
-    return {name: h for name in cat.collections if (h := collection_hash(cat, name))}
+    return {name: h for name, h in _collection_hashes(cat).items() if h}
+
+
+def _collection_hashes(cat: Catalog) -> dict[str, str]:
+    """Every collection at once: one pass over the snapshot, not one per patient."""
+    patients: dict[str, list[str]] = {}
+    for collection, patient_id in cat.studies_by_patient:
+        patients.setdefault(collection, []).append(
+            patient_hash(cat, patient_id, collection))
+    return {name: merkle.combine(kids) for name, kids in patients.items()}
 
 
 def md5_hierarchy(d: str, cat: Catalog, p: Params) -> AnyReply:

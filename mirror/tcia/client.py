@@ -216,17 +216,9 @@ class TciaClient:
         Raises UsageError on dialects without the endpoint (v3, nbia-v1; see
         :attr:`has_md5_hierarchy`), and ProtocolError when the body is not a hash.
         """
-        levels = {"SeriesInstanceUID": series_uid, "StudyInstanceUID": study_uid,
-                  "PatientID": patient_id}
-        named = [k for k, v in levels.items() if v]
-        if len(named) > 1 or (not named and not collection):
-            # The server silently picks the last non-empty level: never leave it guessing.
-            raise UsageError("md5_hierarchy: name exactly one of series_uid, study_uid, "
-                             "patient_id (with collection) or collection")
-        if patient_id and not collection:
-            raise UsageError("md5_hierarchy: patient_id needs its collection")
         canonical = "getMD5Hierarchy"
-        form = {**levels, "Collection": collection if patient_id or not named else None}
+        form = dialects.md5_hierarchy_form(collection=collection, patient_id=patient_id,
+                                           study_uid=study_uid, series_uid=series_uid)
         wire, method, params = self._request(canonical, form)
         url = self._url(canonical, wire)
         _, _, body = await self._transport.fetch(wire, method, url, data=params)
@@ -261,15 +253,17 @@ class TciaClient:
 
         *md5* asks for md5hashes.csv as the ZIP's last entry: on NBIA v4 through
         ``getImage?IncludeMD5=Yes`` (the ZIP starts with the collection's LICENSE), on
-        NBIA v1 through getImageWithMD5Hash (no LICENSE). *progress* is called with the
-        size of each chunk.
+        NBIA v1 through getImageWithMD5Hash (no LICENSE). On v4 it also asks for
+        NewFileNames=Yes: in that branch an image whose stored digest is NULL gets an empty
+        md5hashes.csv field, where the default names cut the ZIP short before it.
+        *progress* is called with the size of each chunk.
         """
         if md5 and not self.has_md5:
             raise UsageError(f"the {self.api} API has no getImageWithMD5Hash endpoint")
         include_md5 = md5 and self.api == "nbia-v4"
         canonical = "getImageWithMD5Hash" if md5 and not include_md5 else "getImage"
         params: dict[str, str | None] = {"SeriesInstanceUID": series_uid}
-        if new_file_names and canonical == "getImage" and self.api != "v3":
+        if (new_file_names or include_md5) and canonical == "getImage" and self.api != "v3":
             params["NewFileNames"] = "Yes"
         if include_md5:
             params["IncludeMD5"] = "Yes"

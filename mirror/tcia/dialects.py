@@ -171,6 +171,25 @@ def updated_since_param(dialect: Dialect, since: date) -> tuple[str, str]:
     return "fromDate", day.strftime(dialect.updated_format)
 
 
+def md5_hierarchy_form(*, collection: str | None, patient_id: str | None,
+                       study_uid: str | None, series_uid: str | None) -> dict[str, str | None]:
+    """getMD5Hierarchy's form for one level; UsageError when the level is ambiguous.
+
+    The server evaluates series, study, patient, collection in turn and the last one
+    given wins (Collection alone runs whenever PatientID is empty), so exactly one level
+    is sent, plus Collection where the patient level needs it as its project.
+    """
+    levels = {"SeriesInstanceUID": series_uid, "StudyInstanceUID": study_uid,
+              "PatientID": patient_id}
+    named = [k for k, v in levels.items() if v]
+    if len(named) > 1 or (not named and not collection):
+        raise UsageError("md5_hierarchy: name exactly one of series_uid, study_uid, "
+                         "patient_id (with collection) or collection")
+    if patient_id and not collection:
+        raise UsageError("md5_hierarchy: patient_id needs its collection")
+    return {**levels, "Collection": collection if patient_id or not named else None}
+
+
 def _as_date(value: date) -> date:
     # datetime is a date subclass whose strftime would still work, but subtracting a day
     # must happen on the calendar day, not on a time of day.

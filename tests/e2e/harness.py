@@ -86,19 +86,16 @@ lease = "{lease}"
 
 
 def is_license(rel: Path) -> bool:
-    """``<Collection>/LICENSE``: the collection's license text the mirror keeps."""
-    return len(rel.parts) == 2 and rel.parts[1] == "LICENSE"
+    """``<Collection>/LICENSE``: the collection's license text kept from v4 ZIPs."""
+    return len(rel.parts) == 2 and rel.name == "LICENSE"
 
 
 def archive_files(root: Path) -> dict[str, tuple[int, str]]:
-    """Relative path -> (size, md5) of every file under root, staging and each
-    collection's LICENSE (not DICOM, not in the ground truth) excluded."""
+    """Relative path -> (size, md5) of every file under root, staging and licenses excluded."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if is_license(rel):
-            continue
-        if path.is_file() and rel.parts[0] != ".staging":
+        if path.is_file() and rel.parts[0] != ".staging" and not is_license(rel):
             data = path.read_bytes()
             out[str(rel)] = (len(data), hashlib.md5(data).hexdigest())
     return out
