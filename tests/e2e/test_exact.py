@@ -179,3 +179,37 @@ def test_server_md5_strings_unlike_our_digest_are_no_change(
     assert summary["hash_check"][collection]["changed"] == 0, summary
     assert requests_to(sim.stats(), "getImage", "getSingleImage", "getSOPInstanceUIDs") == 0
     assert_archive_matches(mirror.root, sim.ground_truth())
+
+
+def test_daemon_mirrors_two_sources_and_its_scrub_finds_a_silent_revision(
+        tmp_path: Path, simulator: SimulatorHandle, second_simulator: SimulatorHandle,
+        sqlite_url: str) -> None:
+    """The daemon polls each collection through its own host; its rolling scrub (every
+    patient once per reconcile_interval) repairs a revision no listing shows."""
+    import signal
+
+    from tests.e2e.test_daemon import archive_converged, free_port, running, wait_for
+
+    (first,) = simulator.collections()
+    (nlst,) = second_simulator.collections()
+    port = free_port()
+    extra = ('poll_interval = "1s"\nreconcile_interval = "3s"\n' + FAST_HASHES
+             + f'\n[sources.nlst]\nbase_url = "{second_simulator.base_url("nbia-v4")}"\n'
+             f'\n[daemon]\nlisten = "127.0.0.1:{port}"\nshutdown_timeout = "5s"\n')
+    mirror = write_mirror(tmp_path, base_url=simulator.base_url("nbia-v4"), api="nbia-v4",
+                          collections=[first, f"nlst:{nlst}"], catalog_url=sqlite_url,
+                          extra=extra)
+    with running(mirror.popen("daemon")) as proc:
+        both = lambda: {**simulator.ground_truth(), **second_simulator.ground_truth()}  # noqa: E731
+        wait_for("both hosts mirrored", lambda: archive_converged(mirror.root, both()))
+        victim = sorted(second_simulator.ground_truth())[0]
+        second_simulator.publish_release(date.today(), silent_series=(victim,))
+        wait_for("silent revision repaired",
+                 lambda: archive_converged(mirror.root, both()))
+        rows = {r["collection"]: r for r in json.loads(
+            mirror.run("status", "--json", check=True).stdout)}
+        assert rows[nlst]["source"] == "nlst" and rows[first]["source"] is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    assert second_simulator.stats()["series"].get(victim, 0) >= 2  # first copy + repair
+    assert_archive_matches(mirror.root, both())
