@@ -135,8 +135,8 @@ async def _check_window(client: Any, limiter: Any, collection: str,
     changed: list[str] = []
     for patient_id in patients:
         tree = trees.get(patient_id)
-        if tree is None:
-            continue
+        if tree is None or not patient_id.strip():
+            continue  # a blank ID would ask for the collection's hash instead
         ours = tree.patient_hash()
         local_patients.append(ours)
         report.patients += 1
