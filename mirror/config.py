@@ -115,6 +115,8 @@ class SyncSettings:
     patients: tuple[str, ...] = ()
     filters: FilterTable = ()
     max_wait: Duration = Duration(300.0)  # one-shot sync: retries due later are deferred
+    #: getMD5Hierarchy requests per second of the hash check (nbia-v4); 0 = unlimited
+    hash_requests_per_second: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,16 @@ class Settings:
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    #: ``[sources.NAME]``: further hosts, picked by ``"NAME:COLLECTION"`` in collections
+    sources: Mapping[str, SourceSettings] = field(default_factory=dict)
 
     def replace(self, section: str, **changes: Any) -> Settings:
         return dataclasses.replace(
             self, **{section: dataclasses.replace(getattr(self, section), **changes)})
 
 
-SECTIONS: dict[str, type] = get_type_hints(Settings)
+SECTIONS: dict[str, type] = {k: v for k, v in get_type_hints(Settings).items()
+                             if k != "sources"}
 
 
 def _validate(settings: Settings) -> Settings:
@@ -167,6 +172,7 @@ def _validate(settings: Settings) -> Settings:
          "must be positive and at most sync.retry_backoff_cap"),
         (_valid_listen(s.daemon.listen), "daemon.listen", "must be HOST:PORT"),
         *url_checks(s.source.base_url, s.source.token_url, s.catalog.url),
+        (s.sync.hash_requests_per_second >= 0, "sync.hash_requests_per_second", "must be >= 0"),
     ]
     for ok, key, why in [*checks, *_wire_checks(s)]:
         if not ok:
@@ -213,8 +219,14 @@ def load_settings(
         layers.append(("command line", overrides))
 
     values: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+    sources: dict[str, dict[str, Any]] = {}
     for origin, layer in layers:
         for section, keys in layer.items():
+            if section == "sources":
+                from mirror.sources import merge_tables
+
+                merge_tables(sources, keys, origin)
+                continue
             if section not in SECTIONS:
                 raise ConfigError(f"unknown config section [{section}] in {origin}")
             if not isinstance(keys, Mapping):
@@ -228,7 +240,11 @@ def load_settings(
     if "api" in source and "base_url" not in source:
         source["base_url"] = DEFAULT_BASE_URLS.get(source["api"], "")
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
-    return _validate(Settings(**sections))
+    from mirror.sources import build, check_collections
+
+    settings = _validate(Settings(**sections, sources=build(sources)))
+    check_collections(settings)
+    return settings
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -269,6 +285,12 @@ def _from_env(env: Mapping[str, str],
         if prefix == ENV_PREFIX and name.startswith(IMAGE_DEFAULT_PREFIX):
             continue
         rest = name[len(prefix):].lower()
+        if rest.startswith("sources_"):
+            from mirror.sources import env_key
+
+            source, key = env_key(name, rest[len("sources_"):])
+            out.setdefault("sources", {}).setdefault(source, {})[key] = value  # type: ignore[assignment]
+            continue
         section, _, key = rest.partition("_")
         if section not in SECTIONS or key not in get_type_hints(SECTIONS[section]):
             raise ConfigError(f"unknown environment variable {name} (no config key "
@@ -284,6 +306,9 @@ def public_view(settings: Settings) -> dict[str, dict[str, Any]]:
     for name in SECTIONS:
         section = dataclasses.asdict(getattr(settings, name))
         out[name] = {k: ("***" if k in secrets and v else v) for k, v in section.items()}
+    for name, source in settings.sources.items():
+        out[f"sources.{name}"] = {k: ("***" if k in secrets and v else v)
+                                  for k, v in dataclasses.asdict(source).items()}
     catalog_url = out["catalog"]["url"]
     out["catalog"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", catalog_url)
     return out

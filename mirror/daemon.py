@@ -12,6 +12,7 @@ wait for disk space.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -28,7 +29,9 @@ from mirror.config import Settings
 from mirror.errors import ConfigError, MirrorError, mentions_storage_full
 from mirror.manifest import read_manifest
 from mirror.metrics import Metrics, serve_http
-from mirror.service import open_components, prepare_archive
+from mirror.service import open_components, open_sources, prepare_archive, resolve_names
+from mirror.sources import collection_sources
+from mirror.tcia.ratelimit import RateLimiter
 from mirror.workers import Pool
 
 METADATA_CHECK = 1.0  # seconds between looks at whether metadata.csv needs writing
@@ -48,21 +51,34 @@ def next_poll_at(last_poll: datetime | None, *, interval: float, now: datetime,
 
 class Daemon:
     def __init__(self, settings: Settings, client: Any, catalog: Any, *, with_workers: bool,
-                 with_scheduler: bool = True, metrics: Metrics | None = None) -> None:
+                 with_scheduler: bool = True, metrics: Metrics | None = None,
+                 clients: dict[str | None, Any] | None = None) -> None:
         self.settings = settings
         self.client = client
         self.catalog = catalog
-        self.collections = list(settings.sync.collections)
+        #: collection -> its source (None: [source]); one client and pool per source
+        self.sources = collection_sources(settings)
+        self.collections = list(self.sources)
         #: manifest key -> path; read again at every poll, so edits are picked up
         self.manifests = {manifest_sync.manifest_key(p): p for p in settings.sync.manifests}
+        self.clients = clients or {None: client}
+        self.limiters = {src: RateLimiter(settings.sync.hash_requests_per_second)
+                         for src in self.clients}
         self.metrics = metrics or Metrics()
         self.log = logs.get()
         self.with_scheduler = with_scheduler
-        scope = (Scope(tuple(self.collections), tuple(self.manifests)) if self.manifests
-                 else self.collections)
-        self.pool = (Pool(client=client, catalog=catalog, settings=settings,
-                          collections=None if not with_scheduler else scope,
-                          on_outcome=self._on_outcome) if with_workers else None)
+        groups: dict[str | None, Any] = {None: None}  # download-only: every collection
+        if with_scheduler:
+            groups = {}
+            for name, src in self.sources.items():
+                groups.setdefault(src, []).append(name)
+            if self.manifests:  # manifest series are fetched through [source]
+                names = groups.get(None, [])
+                groups[None] = Scope(tuple(names), tuple(self.manifests))
+        self.pools = [Pool(client=self.clients[src], catalog=catalog, settings=settings,
+                           collections=names, on_outcome=self._on_outcome)
+                      for src, names in groups.items()] if with_workers else []
+        self.pool = self.pools[0] if self.pools else None
         #: collections whose series changed since their metadata.csv was last written
         self.dirty: set[str] = set()
         self.stopping = anyio.Event()
@@ -104,8 +120,9 @@ class Daemon:
         return 0
 
     async def _run_pool(self, tg: TaskGroup) -> None:
-        assert self.pool is not None
-        await self.pool.run(until_idle=False)
+        async with anyio.create_task_group() as pools:
+            for pool in self.pools:
+                pools.start_soon(functools.partial(pool.run, until_idle=False))
         tg.cancel_scope.cancel()
 
     async def _signals(self, tg: TaskGroup) -> None:
@@ -120,8 +137,8 @@ class Daemon:
                 tg.start_soon(self._drain, tg)
 
     async def _drain(self, tg: TaskGroup) -> None:
-        if self.pool is not None:
-            self.pool.stop()
+        for pool in self.pools:
+            pool.stop()
         await anyio.sleep(self.settings.daemon.shutdown_timeout)
         self.log.warning("drain deadline passed: cancelling downloads")
         tg.cancel_scope.cancel()
@@ -147,8 +164,11 @@ class Daemon:
 
     async def _poll(self, name: str) -> None:
         try:
-            found = await scheduler.discover(self.client, self.catalog, name,
-                                             settings=self.settings, now=datetime.now(UTC))
+            source = self.sources.get(name)
+            await self.catalog.set_collection_source(name, source)
+            found = await scheduler.discover(self.clients[source], self.catalog, name,
+                                             settings=self.settings, now=datetime.now(UTC),
+                                             hash_limiter=self.limiters[source])
         except MirrorError as exc:
             self.poll_errors[name] = str(exc)
             self.metrics.poll_failed(name)
@@ -157,8 +177,10 @@ class Daemon:
         self.poll_errors.pop(name, None)
         self.metrics.poll_succeeded(name)
         self.log.info("polled", collection=name, mode=found.mode, **found.plan.summary())
-        if self.pool is not None:
-            self.pool.wake()
+        if found.hash is not None:
+            self.log.info("hash check", collection=name, **found.hash.summary())
+        for pool in self.pools:
+            pool.wake()
 
     async def _poll_manifest(self, key: str) -> None:
         """Read the manifest again and look its series up; a bad file is logged, not fatal."""
@@ -172,8 +194,8 @@ class Daemon:
         self.dirty.update(c for c, p in found.plans.items() if p.retire)
         self.log.info("polled", manifest=key, missing=len(found.missing),
                       **found.plan.summary())
-        if self.pool is not None:
-            self.pool.wake()
+        for pool in self.pools:
+            pool.wake()
 
     async def _metadata_loop(self) -> None:
         """Write metadata.csv when the workers go idle, or every METADATA_EVERY while busy."""
@@ -181,7 +203,7 @@ class Daemon:
         while not self.stopping.is_set():
             with anyio.move_on_after(METADATA_CHECK):
                 await self.stopping.wait()
-            idle = self.pool is None or not self.pool.in_flight
+            idle = not any(pool.in_flight for pool in self.pools)
             if self.dirty and (idle or anyio.current_time() - last >= METADATA_EVERY):
                 await self._write_metadata()
                 last = anyio.current_time()
@@ -235,8 +257,11 @@ async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = 
             client, catalog):
         if with_scheduler:
             settings = await _resolved(client, settings)
-        return await Daemon(settings, client, catalog, with_workers=with_workers,
-                            with_scheduler=with_scheduler, metrics=metrics).run()
+        async with open_sources(settings, client,
+                                on_response=metrics.observe_request) as clients:
+            return await Daemon(settings, client, catalog, with_workers=with_workers,
+                                with_scheduler=with_scheduler, metrics=metrics,
+                                clients=clients).run()
 
 
 async def _resolved(client: Any, settings: Settings) -> Settings:
@@ -248,14 +273,12 @@ async def _resolved(client: Any, settings: Settings) -> Settings:
     names = None
     try:
         with anyio.move_on_after(RESOLVE_DEADLINE):
-            names = await scheduler.resolve_collections(client, settings.sync.collections)
+            names = await resolve_names(settings, client)
     except ConfigError:
         raise
     except MirrorError as exc:
         logs.get().warning("collection names not checked", error=str(exc))
-    if names is None:
-        return settings
-    return settings.replace("sync", collections=tuple(names))
+    return settings if names is None else names
 
 
 async def run_worker_only(settings: Settings) -> int:

@@ -115,3 +115,5 @@ class InstanceRecord:
     path: str  # relative to the archive root
     size: int
     md5: str
+    #: the server's per-image MD5 string where it is not exactly ``md5`` ("" = none)
+    server_md5: str | None = None

@@ -5,7 +5,9 @@ Decision per series (the cheapest way to an exact copy):
   the dialect has it, else getImage);
 - files on disk -> getSOPInstanceUIDs; if they are exactly the wanted set, adopt them
   (no download); if at most half are missing, getSingleImage the missing ones; else ZIP;
-- a repair that does not verify, or SOP endpoints that refuse or keep failing -> ZIP.
+- a repair that does not verify, or SOP endpoints that refuse or keep failing -> ZIP;
+- queued by the hash check: stored instances whose MD5 differs from the server's are
+  not kept (:func:`mirror.hashcheck.suspect_instances`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from typing import Any
 
 import anyio
 
-from mirror import layout, transfer, verify
+from mirror import hashcheck, layout, transfer, verify
 from mirror.domain import InstanceRecord
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
+from mirror.merkle import md5_equal
 from mirror.tcia import parsing
 
 #: Repair instance by instance only while at most this share of the series is missing.
@@ -107,15 +110,21 @@ async def _fetch(pool: Any, item: Any, final: Path,
     root = Path(pool.settings.archive.root)
     present: dict[str, Any] = {}
     known: dict[str, InstanceRecord] = {}
+    spelled: dict[str, str] = {}
     if await anyio.to_thread.run_sync(final.is_dir):  # a new series costs no catalog read
         known = {i.sop_uid: i for i in await pool.catalog.instances(item.series_uid)}
         present = await anyio.to_thread.run_sync(_intact_on_disk, final, item, known)
+        # queued by the hash check: files whose bytes changed upstream are not intact
+        suspects, spelled = await hashcheck.suspect_instances(pool.client, item, known)
+        for sop in suspects if suspects is not None else list(present):
+            present.pop(sop, None)
+            known.pop(sop, None)
     if present:
         done = await _sop_level(pool, item, final, staging, present, known)
         if done is not None:
-            return done[0], _records(root, final, done[1])
-    got = await _full(pool, item, final, staging)
-    return "full", _records(root, final, got)
+            return done[0], _records(root, final, done[1], spelled)
+    got, spelled = await _full(pool, item, final, staging)
+    return "full", _records(root, final, got, spelled)
 
 
 async def _sop_level(pool: Any, item: Any, final: Path, staging: Path, present: dict[str, Any],
@@ -176,7 +185,7 @@ def _intact_on_disk(final: Path, item: Any, known: dict[str, InstanceRecord]) ->
     """SOP UID -> instance for the files on disk that parse and match what we recorded."""
     found = verify.scan_series_dir(final, series_uid=item.series_uid, study_uid=item.study_uid)
     return {i.sop_uid: i for i in found
-            if i.sop_uid not in known or known[i.sop_uid].md5 == i.md5}
+            if i.sop_uid not in known or md5_equal(known[i.sop_uid].md5, i.md5)}
 
 
 def _counts_match(item: Any, instances: Any) -> bool:
@@ -186,7 +195,8 @@ def _counts_match(item: Any, instances: Any) -> bool:
     return item.file_size is None or sum(i.size for i in instances) == item.file_size
 
 
-async def _full(pool: Any, item: Any, final: Path, staging: Path) -> list[Any]:
+async def _full(pool: Any, item: Any, final: Path,
+                staging: Path) -> tuple[list[Any], dict[str, str]]:
     settings = pool.settings
     md5 = settings.sync.verify == "md5" and pool.client.has_md5
     zip_path = staging / "series.zip"
@@ -204,7 +214,10 @@ async def _full(pool: Any, item: Any, final: Path, staging: Path) -> list[Any]:
         lambda: transfer.extract_series_zip(zip_path, files, expected=expected))
     zip_path.unlink(missing_ok=True)
     await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
-    return result.instances
+    if result.license_text:  # v4 ZIPs carry the collection's license: keep it beside
+        await anyio.to_thread.run_sync(transfer.store_license, Path(settings.archive.root),
+                                       item.collection, result.license_text)
+    return result.instances, hashcheck.server_strings(result)
 
 
 async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dict[str, Any],
@@ -242,15 +255,16 @@ def _check_known_md5(item: Any, sop: str, md5: str, known: dict[str, InstanceRec
     getSingleImage has no MD5 beside it, and a flipped pixel byte still parses as DICOM
     with the right UIDs; the MD5 recorded when the series was verified catches it.
     """
-    if sop in known and known[sop].md5 and known[sop].md5 != md5:
+    if sop in known and known[sop].md5 and not md5_equal(known[sop].md5, md5):
         raise VerificationError(f"series {item.series_uid}: SOP {sop} has MD5 {md5}, the "
                                 f"catalog recorded {known[sop].md5}")
 
 
 def _check_server_md5(item: Any, sop: str, md5: str, expected: str | None) -> None:
     """A new instance of a revised series must match the server's own MD5, where the
-    dialect has one (getMD5HashForImage; v3 has none and an empty answer means unknown)."""
-    if expected and expected != md5:
+    dialect has one (getMD5HashForImage; v3 has none and an empty answer means unknown).
+    Compared as numbers: the server may store a digest without its leading zeros."""
+    if expected and not md5_equal(expected, md5):
         raise VerificationError(f"series {item.series_uid}: SOP {sop} has MD5 {md5}, the "
                                 f"server lists {expected}")
 
@@ -267,10 +281,15 @@ def _link_all(final: Path, files: Path, keep: list[Any]) -> None:
         transfer.link_or_copy(final / inst.filename, files / inst.filename)
 
 
-def _records(root: Path, final: Path, instances: Any) -> list[InstanceRecord]:
+def _records(root: Path, final: Path, instances: Any,
+             spelled: dict[str, str] | None = None) -> list[InstanceRecord]:
+    """Catalog rows, with the server's MD5 string where it is spelled unlike ours."""
     rel = final.relative_to(root)
+    spelled = spelled or {}
     return [InstanceRecord(sop_uid=i.sop_uid, path=str(rel / layout.instance_name(i.sop_uid)),
-                           size=i.size, md5=i.md5) for i in instances]
+                           size=i.size, md5=i.md5,
+                           server_md5=spelled.get(i.sop_uid))
+            for i in instances]
 
 
 def _progress(pool: Any, item: Any) -> Any:

@@ -63,22 +63,55 @@ class Plan:
         }
 
 
-def changed(remote: RemoteSeries, known: Snapshot) -> bool:
+#: Dialects whose listings give timestamps to the day only (v4: ``MM-DD-YYYY``).
+DAY_ONLY_APIS = frozenset({"nbia-v4"})
+
+
+def day_only(api: str) -> bool:
+    """Whether the dialect *api* lists timestamps without a time of day."""
+    return api in DAY_ONLY_APIS
+
+
+def same_time(new: datetime, old: datetime, *, day_only: bool = False) -> bool:
+    """Whether two listed timestamps agree at the granularity both of them carry.
+
+    A day-only dialect (v4) compares calendar days. A value at exactly midnight may
+    have come from a day-only dialect (a catalog filled through v4, now read through
+    v1, or the other way round), so it too is compared by day: switching dialects
+    must not make every series look changed. Otherwise the comparison is exact.
+    """
+    if day_only or _midnight(new) or _midnight(old):
+        return new.date() == old.date()
+    return new == old
+
+
+def _midnight(value: datetime) -> bool:
+    return (value.hour, value.minute, value.second, value.microsecond) == (0, 0, 0, 0)
+
+
+def changed(remote: RemoteSeries, known: Snapshot, *, day_only: bool = False) -> bool:
     """True when upstream ImageCount, FileSize or timestamp differ from what we recorded.
 
     A field missing on either side (v3 has no FileSize or timestamp) is not evidence
-    of change.
+    of change; timestamps are compared as :func:`same_time` says.
     """
     pairs = (
         (remote.image_count, known.image_count),
         (remote.file_size, known.file_size),
-        (remote.timestamp, known.remote_timestamp),
     )
-    return any(new is not None and old is not None and new != old for new, old in pairs)
+    if any(new is not None and old is not None and new != old for new, old in pairs):
+        return True
+    new_ts, old_ts = remote.timestamp, known.remote_timestamp
+    return (new_ts is not None and old_ts is not None
+            and not same_time(new_ts, old_ts, day_only=day_only))
 
 
-def plan_batch(listing: Iterable[RemoteSeries], snapshot: Mapping[str, Snapshot]) -> Plan:
-    """Decide what to do with each listed series, given what the catalog knows."""
+def plan_batch(listing: Iterable[RemoteSeries], snapshot: Mapping[str, Snapshot], *,
+               day_only: bool = False) -> Plan:
+    """Decide what to do with each listed series, given what the catalog knows.
+
+    *day_only*: the listing comes from a dialect whose timestamps carry no time of day.
+    """
     plan = Plan()
     for remote in listing:
         known = snapshot.get(remote.series_uid)
@@ -88,7 +121,7 @@ def plan_batch(listing: Iterable[RemoteSeries], snapshot: Mapping[str, Snapshot]
             plan.bytes_to_fetch += size
         elif known.state in (SeriesState.QUEUED, SeriesState.FETCHING):
             plan.unchanged += 1  # already on its way; upsert refreshes the metadata
-        elif changed(remote, known) or (
+        elif changed(remote, known, day_only=day_only) or (
             known.state is SeriesState.DONE and remote.image_count is not None
             and known.local_instance_count != remote.image_count
         ):

@@ -16,11 +16,12 @@ from typing import Any
 
 import anyio
 
-from mirror import filters, layout
+from mirror import filters, hashcheck, hashtree, layout, planner
 from mirror.config import Settings
 from mirror.domain import RemoteSeries, SeriesState
 from mirror.errors import ConfigError, MirrorError
 from mirror.planner import Plan, plan_batch, plan_retirements
+from mirror.tcia.ratelimit import RateLimiter
 
 BATCH = 2000
 
@@ -30,6 +31,8 @@ class Discovery:
     collection: str
     mode: str  # "full" | "incremental"
     plan: Plan
+    #: what the MD5-hierarchy check did (nbia-v4 only; None when it did not run)
+    hash: hashcheck.HashReport | None = None
 
 
 def needs_full_listing(info: Any, *, now: datetime, reconcile_interval: float,
@@ -41,8 +44,14 @@ def needs_full_listing(info: Any, *, now: datetime, reconcile_interval: float,
 
 
 async def discover(client: Any, catalog: Any, collection: str, *, settings: Settings,
-                   now: datetime, force_full: bool = False, dry_run: bool = False) -> Discovery:
-    """Poll one collection, record what is new or changed, and advance its watermark."""
+                   now: datetime, force_full: bool = False, dry_run: bool = False,
+                   hash_limiter: Any = None) -> Discovery:
+    """Poll one collection, record what is new or changed, and advance its watermark.
+
+    Then, on nbia-v4, the MD5-hierarchy check: a full pass when *force_full*
+    (``sync --reconcile``), else the rolling scrub's share for the time since the last
+    poll. *hash_limiter* paces its requests (one per source, shared by its collections).
+    """
     sync = settings.sync
     root = Path(settings.archive.root)
     scope = filters.scope_for(sync, collection)
@@ -59,7 +68,7 @@ async def discover(client: Any, catalog: Any, collection: str, *, settings: Sett
             since = info.watermark - timedelta(days=sync.overlap_days)
             plan = await _apply(catalog, collection,
                                 _incremental_listing(client, collection, since), dry_run,
-                                scope)
+                                scope, day_only=_day_only(client))
     except MirrorError as exc:
         if not dry_run:
             await catalog.record_poll(collection, at=now, ok=False, error=str(exc))
@@ -68,7 +77,37 @@ async def discover(client: Any, catalog: Any, collection: str, *, settings: Sett
         await catalog.record_poll(collection, at=now, ok=True, watermark=now.date(),
                                   reconciled=full)
         await anyio.to_thread.run_sync(filters.remember, root, collection, scope)
-    return Discovery(collection, "full" if full else "incremental", plan)
+    report = None
+    # The server hashes every series of a patient; with a subset filter the catalog holds
+    # only some of them, so the hashes could never agree: filtered collections are not
+    # hash-checked (README "Subsets").
+    if (hashcheck.supported(client) and scope.everything and info is not None
+            and info.watermark is not None):
+        report = await _hash_check(client, catalog, collection, settings, now=now,
+                                   full=force_full, dry_run=dry_run, limiter=hash_limiter)
+        plan = plan.merge(Plan(repair=list(report.changed)))
+    return Discovery(collection, "full" if full else "incremental", plan, report)
+
+
+async def _hash_check(client: Any, catalog: Any, collection: str, settings: Settings,
+                      *, now: datetime, full: bool, dry_run: bool,
+                      limiter: Any) -> hashcheck.HashReport:
+    """A full hash pass, or the rolling scrub's share: every patient once per
+    reconcile_interval, in proportion to the time the pass under way has run."""
+    quota = None
+    if not full:
+        state = await catalog.hash_state(collection)
+        started = state.pass_started_at if state and state.pass_started_at else now
+        cursor = state.cursor if state and state.pass_started_at else None
+        quota = hashtree.scrub_quota(
+            await catalog.hash_patient_count(collection),
+            done=0 if cursor is None else await catalog.hash_patient_count(collection,
+                                                                           upto=cursor),
+            since_start=(now - started).total_seconds(),
+            reconcile_interval=settings.sync.reconcile_interval)
+    limiter = limiter or RateLimiter(settings.sync.hash_requests_per_second)
+    return await hashcheck.check_collection(client, catalog, collection, limiter=limiter,
+                                            now=now, quota=quota, dry_run=dry_run)
 
 
 async def _full_listing(client: Any, catalog: Any, collection: str, settings: Settings,
@@ -80,7 +119,8 @@ async def _full_listing(client: Any, catalog: Any, collection: str, settings: Se
             seen.add(record.series_uid)
             yield record
 
-    plan = await _apply(catalog, collection, listing(), dry_run, scope)
+    plan = await _apply(catalog, collection, listing(), dry_run, scope,
+                        day_only=_day_only(client))
     snapshot = await catalog.series_snapshot(collection)
     active = {uid for uid, snap in snapshot.items() if snap.state is not SeriesState.RETIRED}
     retire = plan_retirements(active, seen, max_delete_fraction=settings.sync.max_delete_fraction)
@@ -117,27 +157,36 @@ def _in_collection(record: RemoteSeries, collection: str) -> bool:
     return not record.collection or record.collection.upper() == collection.upper()
 
 
+def _day_only(client: Any) -> bool:
+    """Whether the client's dialect lists timestamps to the day only (v4)."""
+    return planner.day_only(getattr(client, "api", ""))
+
+
 async def _apply(catalog: Any, collection: str, listing: AsyncIterator[RemoteSeries],
-                 dry_run: bool, scope: filters.Scope = filters.EVERYTHING) -> Plan:
+                 dry_run: bool, scope: filters.Scope = filters.EVERYTHING, *,
+                 day_only: bool = False) -> Plan:
     plan = Plan()
     batch: list[RemoteSeries] = []
     async for record in listing:
         batch.append(record)
         if len(batch) >= BATCH:
-            plan = plan.merge(await _apply_scoped(catalog, collection, batch, dry_run, scope))
+            plan = plan.merge(await _apply_scoped(catalog, collection, batch, dry_run, scope,
+                                                      day_only))
             batch = []
     if batch:
-        plan = plan.merge(await _apply_scoped(catalog, collection, batch, dry_run, scope))
+        plan = plan.merge(await _apply_scoped(catalog, collection, batch, dry_run, scope,
+                                                      day_only))
     return plan
 
 
 async def _apply_scoped(catalog: Any, collection: str, batch: Sequence[RemoteSeries],
-                        dry_run: bool, scope: filters.Scope) -> Plan:
+                        dry_run: bool, scope: filters.Scope, day_only: bool = False) -> Plan:
     """Plan the series the filter keeps; count (and dequeue) the ones it leaves out."""
     if scope.everything:
-        return await _apply_batch(catalog, collection, batch, dry_run)
+        return await _apply_batch(catalog, collection, batch, dry_run, day_only)
     kept, dropped = filters.split({r.series_uid: r for r in batch}.values(), scope)
-    plan = await _apply_batch(catalog, collection, kept, dry_run) if kept else Plan()
+    plan = (await _apply_batch(catalog, collection, kept, dry_run, day_only) if kept
+            else Plan())
     if not dropped:
         return plan
     snapshot = await catalog.series_snapshot(collection, [r.series_uid for r in dropped])
@@ -149,10 +198,10 @@ async def _apply_scoped(catalog: Any, collection: str, batch: Sequence[RemoteSer
 
 
 async def _apply_batch(catalog: Any, collection: str, batch: Sequence[RemoteSeries],
-                       dry_run: bool) -> Plan:
+                       dry_run: bool, day_only: bool = False) -> Plan:
     unique = list({r.series_uid: r for r in batch}.values())
     snapshot = await catalog.series_snapshot(collection, [r.series_uid for r in unique])
-    plan = plan_batch(unique, snapshot)
+    plan = plan_batch(unique, snapshot, day_only=day_only)
     if dry_run:
         return plan
     await catalog.upsert_series(unique)

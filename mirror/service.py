@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +31,10 @@ from mirror.manifest import Manifest
 from mirror.manifest_sync import ManifestDiscovery
 from mirror.planner import Plan
 from mirror.progress import make_reporter, summary_text
+from mirror.sources import collection_sources, source_settings, split_collection
 from mirror.tcia import TciaClient
-from mirror.workers import Pool
+from mirror.tcia.ratelimit import RateLimiter
+from mirror.workers import Pool, PoolStats
 
 
 @dataclass(frozen=True)
@@ -113,8 +115,7 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
     started = datetime.now(UTC)
     manifests = manifest_sync.load_all(settings.sync.manifests)  # a bad one: exit 2 at once
     async with open_components(settings) as (client, catalog):
-        settings = settings.replace("sync", collections=tuple(
-            await scheduler.resolve_collections(client, settings.sync.collections)))
+        settings = await resolve_names(settings, client)
         if options.dry_run:
             return await _dry_run(client, catalog, settings, options, manifests)
         summary = await _sync(client, catalog, settings, options, manifests)
@@ -131,7 +132,7 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
 
 async def _sync(client: Any, catalog: Any, settings: Settings, options: SyncOptions,
                 manifests: dict[str, Manifest] | None = None) -> dict[str, Any]:
-    collections = list(settings.sync.collections)
+    collections = list(collection_sources(settings))
     manifests = manifests or {}
     scope = Scope(tuple(collections), tuple(manifests)) if manifests else collections
     await prepare_archive(settings, catalog)
@@ -139,21 +140,33 @@ async def _sync(client: Any, catalog: Any, settings: Settings, options: SyncOpti
     run_id = await catalog.start_run(kind="sync", collections=collections)
     await catalog.requeue([uid for uid, _ in await _failed_in(catalog, scope)],
                           reason="new sync run")
-    plans, broken = await _discover_all(client, catalog, settings, collections, options)
-    pinned = await _discover_manifests(client, catalog, settings, manifests, options, broken)
-    reporter = make_reporter(settings, {**plans, **{k: m.plan for k, m in pinned.items()}},
-                             json_summary=options.as_json)
-    changed: set[str] = set()
+    async with open_sources(settings, client) as clients:
+        plans, broken, hashes = await _discover_all(clients, catalog, settings, options)
+        pinned = await _discover_manifests(client, catalog, settings, manifests, options,
+                                           broken)
+        reporter = make_reporter(settings, {**plans, **{k: m.plan for k, m in pinned.items()}},
+                                 json_summary=options.as_json)
+        changed: set[str] = set()
 
-    def on_outcome(outcome: Any) -> None:
-        if outcome.status == "done":
-            changed.add(outcome.collection)
-        reporter.outcome(outcome)
+        def on_outcome(outcome: Any) -> None:
+            if outcome.status == "done":
+                changed.add(outcome.collection)
+            reporter.outcome(outcome)
 
-    pool = Pool(client=client, catalog=catalog, settings=settings, collections=scope,
-                on_outcome=on_outcome, progress=reporter)
-    with reporter:
-        stats = await pool.run(until_idle=True)
+        stats = PoolStats()
+        groups = _by_source(settings)
+        if manifests:  # manifest series are fetched through [source]
+            groups.setdefault(None, [])
+        with reporter:
+            for source, names in groups.items():  # one pool per host
+                pool = Pool(client=clients[source], catalog=catalog, settings=settings,
+                            collections=(Scope(tuple(names), tuple(manifests))
+                                         if source is None and manifests else names),
+                            on_outcome=on_outcome, progress=reporter)
+                got = await pool.run(until_idle=True)
+                stats.done, stats.retried = stats.done + got.done, stats.retried + got.retried
+                stats.bytes += got.bytes
+                stats.deferred.extend(got.deferred)
     failed = await _failed_in(catalog, scope)
     await _write_metadata(catalog, settings, plans, pinned, changed)
     # deferred (due beyond sync.max_wait, still queued) is not failed: exit 0, said apart
@@ -163,6 +176,7 @@ async def _sync(client: Any, catalog: Any, settings: Settings, options: SyncOpti
     await catalog.finish_run(run_id, outcome=outcome, counts=counts)
     return {"outcome": outcome, "collections": collections, **counts,
             "plan": {c: p.summary() for c, p in plans.items()},
+            "hash_check": hashes,
             "failed_collections": broken,
             "failed_series": [uid for uid, _ in failed[:1000]],
             "errors": dict(failed[:1000]),
@@ -209,7 +223,7 @@ async def _write_metadata(catalog: Any, settings: Settings, plans: dict[str, Pla
     retired = {c for c, p in plans.items() if p.retire}
     for m in pinned.values():
         retired.update(c for c, p in m.plans.items() if p.retire)
-    touched = set(settings.sync.collections) | {c for m in pinned.values()
+    touched = set(collection_sources(settings)) | {c for m in pinned.values()
                                                 for c in m.collections}
     try:
         await metadata_csv.refresh(catalog, Path(settings.archive.root), sorted(touched),
@@ -219,37 +233,88 @@ async def _write_metadata(catalog: Any, settings: Settings, plans: dict[str, Pla
         logs.get().warning("metadata.csv not written", error=str(exc))
 
 
-async def _discover_all(client: Any, catalog: Any, settings: Settings, collections: list[str],
-                        options: SyncOptions) -> tuple[dict[str, Plan], dict[str, str]]:
+async def resolve_names(settings: Settings, client: Any) -> Settings:
+    """``[sync] collections`` in each server's own spelling, asked source by source
+    (``"nlst:nlst"`` becomes ``"nlst:NLST"``); an unknown name is a ConfigError."""
+    by_source: dict[str | None, list[str]] = {}
+    for entry in settings.sync.collections:
+        source, name = split_collection(entry)
+        by_source.setdefault(source, []).append(name)
+    entries: list[str] = []
+    for source, names in by_source.items():
+        if source is None:
+            real = await scheduler.resolve_collections(client, names)
+        else:
+            async with TciaClient(source_settings(settings, source)) as other:
+                real = await scheduler.resolve_collections(other, names)
+        entries.extend(real if source is None else (f"{source}:{n}" for n in real))
+    return settings.replace("sync", collections=tuple(entries))
+
+
+def _by_source(settings: Settings) -> dict[str | None, list[str]]:
+    """Source name (None: [source]) -> the collections mirrored from it."""
+    groups: dict[str | None, list[str]] = {}
+    for collection, source in collection_sources(settings).items():
+        groups.setdefault(source, []).append(collection)
+    return groups
+
+
+@asynccontextmanager
+async def open_sources(settings: Settings, default: Any, *,
+                       on_response: Any = None) -> AsyncIterator[dict[str | None, Any]]:
+    """One client per source the collections use: *default* for ``[source]``, a new
+    one for each ``[sources.NAME]`` (closed on exit)."""
+    clients: dict[str | None, Any] = {None: default}
+    async with AsyncExitStack() as stack:
+        for source in _by_source(settings):
+            if source is not None:
+                clients[source] = await stack.enter_async_context(TciaClient(
+                    source_settings(settings, source), on_response=on_response))
+        yield clients
+
+
+async def _discover_all(clients: dict[str | None, Any], catalog: Any, settings: Settings,
+                        options: SyncOptions,
+                        ) -> tuple[dict[str, Plan], dict[str, str], dict[str, Any]]:
     """Poll every collection; one that fails is reported, the others go on.
 
     An unreachable source or refused credentials end the run (exit 3): no other
-    collection could do better.
+    collection could do better. Returns the plans, the failures and what each
+    collection's MD5-hierarchy check did.
     """
     log = logs.get()
     plans: dict[str, Plan] = {}
     broken: dict[str, str] = {}
-    for name in collections:
-        try:
-            found = await scheduler.discover(client, catalog, name, settings=settings,
-                                             now=datetime.now(UTC),
-                                             force_full=options.reconcile,
-                                             dry_run=options.dry_run)
-        except SourceError:
-            raise
-        except MirrorError as exc:
-            broken[name] = f"{type(exc).__name__}: {exc}"
-            log.warning("discovery failed", collection=name, error=broken[name])
-            continue
-        plans[name] = found.plan
-        log.info("discovered", collection=name, mode=found.mode, **found.plan.summary())
-    return plans, broken
+    hashes: dict[str, Any] = {}
+    for source, names in _by_source(settings).items():
+        limiter = RateLimiter(settings.sync.hash_requests_per_second)  # per host
+        for name in names:
+            if not options.dry_run:
+                await catalog.set_collection_source(name, source)
+            try:
+                found = await scheduler.discover(clients[source], catalog, name,
+                                                 settings=settings, now=datetime.now(UTC),
+                                                 force_full=options.reconcile,
+                                                 dry_run=options.dry_run,
+                                                 hash_limiter=limiter)
+            except SourceError:
+                raise
+            except MirrorError as exc:
+                broken[name] = f"{type(exc).__name__}: {exc}"
+                log.warning("discovery failed", collection=name, error=broken[name])
+                continue
+            plans[name] = found.plan
+            log.info("discovered", collection=name, mode=found.mode, **found.plan.summary())
+            if found.hash is not None:
+                hashes[name] = found.hash.summary()
+                log.info("hash check", collection=name, **hashes[name])
+    return plans, broken, hashes
 
 
 async def _dry_run(client: Any, catalog: Any, settings: Settings, options: SyncOptions,
                    manifests: dict[str, Manifest] | None = None) -> int:
-    collections = list(settings.sync.collections)
-    plans, broken = await _discover_all(client, catalog, settings, collections, options)
+    async with open_sources(settings, client) as clients:
+        plans, broken, _ = await _discover_all(clients, catalog, settings, options)
     pinned = await _discover_manifests(client, catalog, settings, manifests or {}, options,
                                        broken)
     report = {c: p.summary() for c, p in plans.items()}

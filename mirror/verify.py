@@ -26,6 +26,7 @@ from pydicom.uid import (
 from mirror.domain import InstanceRecord
 from mirror.errors import InvalidUid, StorageError, VerificationError
 from mirror.layout import instance_name, validate_uid
+from mirror.merkle import md5_equal
 
 SOP_UID, SERIES_UID, STUDY_UID = Tag(0x0008, 0x0018), Tag(0x0020, 0x000E), Tag(0x0020, 0x000D)
 _UID_TAGS = [SOP_UID, SERIES_UID, STUDY_UID]
@@ -209,7 +210,7 @@ def _check_one(path: Path, rec: InstanceRecord, *, series_uid: str, study_uid: s
     if st.st_size != rec.size:
         return Problem("size", rec.sop_uid, path, f"{st.st_size} bytes, catalog has {rec.size}")
     try:
-        if check_md5 and (md5 := file_md5(path)) != rec.md5:
+        if check_md5 and not md5_equal(md5 := file_md5(path), rec.md5):
             return Problem("md5", rec.sop_uid, path, f"MD5 {md5}, catalog has {rec.md5}")
         if check_dicom:
             check_uids(read_dicom_uids(path), series_uid=series_uid, study_uid=study_uid,

@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from mirror.simulator.testing import DatasetSpec, SimulatorHandle, start_simulator
+from mirror.simulator.testing import (
+    DatasetSpec,
+    SimulatorHandle,
+    second_host_spec,
+    start_simulator,
+)
 
 
 @pytest.fixture(scope="session")
@@ -20,4 +25,11 @@ def sim_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def simulator(sim_data_dir: Path) -> Iterator[SimulatorHandle]:
     """A simulator at the base dataset; releases and faults die with the test."""
     with start_simulator(sim_data_dir, DatasetSpec()) as handle:
+        yield handle
+
+
+@pytest.fixture
+def second_simulator(sim_data_dir: Path) -> Iterator[SimulatorHandle]:
+    """A second, independent NBIA host (like NLST's): collection "NLST", other UIDs."""
+    with start_simulator(sim_data_dir, second_host_spec(DatasetSpec())) as handle:
         yield handle

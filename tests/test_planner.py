@@ -69,3 +69,37 @@ def test_merge_adds_up() -> None:
     b = plan_batch([remote("1.2", size=5)], {"1.2": Snap(SeriesState.DONE, file_size=4)})
     m = a.merge(b)
     assert (m.add, m.repair, m.bytes_to_fetch) == (["1.1"], ["1.2"], 1005)
+
+
+# --- timestamps at the granularity the dialect gives (v4 is day-only) ---
+V1_TIME = datetime(2015, 5, 27, 17, 12, 21, tzinfo=UTC)  # v1 "2015-05-27 17:12:21.0"
+V4_DAY = datetime(2015, 5, 27, tzinfo=UTC)  # v4 "05-27-2015"
+
+
+@pytest.mark.parametrize(("stored", "listed", "day_only", "action"), [
+    # a catalog filled through v1, listed through v4: the same day is the same timestamp
+    (V1_TIME, V4_DAY, True, "unchanged"),
+    (V1_TIME, datetime(2015, 5, 28, tzinfo=UTC), True, "repair"),
+    # a catalog filled through v4, listed through v1: the stored value has no time of day
+    (V4_DAY, V1_TIME, False, "unchanged"),
+    (V4_DAY, datetime(2015, 5, 29, 8, 0, tzinfo=UTC), False, "repair"),
+    # both with a time of day (v1 to v1): exact
+    (V1_TIME, V1_TIME.replace(second=22), False, "repair"),
+    (V1_TIME, V1_TIME, False, "unchanged"),
+    # a day-only dialect cannot see a same-day revision: that is the hash check's job
+    (V1_TIME, V1_TIME.replace(hour=18), True, "unchanged"),
+])
+def test_timestamps_compare_at_dialect_granularity(stored: datetime, listed: datetime,
+                                                   day_only: bool, action: str) -> None:
+    plan = plan_batch([remote(ts=listed)],
+                      {"1.2": Snap(SeriesState.DONE, remote_timestamp=stored)},
+                      day_only=day_only)
+    assert {k: v for k, v in plan.summary().items() if v and k != "bytes"} == {action: 1}
+
+
+def test_day_only_dialects() -> None:
+    from mirror.planner import day_only
+
+    assert day_only("nbia-v4")
+    assert not day_only("nbia-v1")
+    assert not day_only("v3")

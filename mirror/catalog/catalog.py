@@ -5,6 +5,7 @@ from __future__ import annotations
 from mirror.catalog import engine as catalog_engine
 from mirror.catalog import migrate
 from mirror.catalog.discovery import DiscoveryOps
+from mirror.catalog.hashstate import HashOps
 from mirror.catalog.pins import PinOps
 from mirror.catalog.queue import QueueOps
 from mirror.catalog.records import NotInitialised
@@ -12,7 +13,8 @@ from mirror.catalog.reports import FailureAndThroughputOps, ReportOps
 from mirror.catalog.scope import ScopeOps
 
 
-class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps, FailureAndThroughputOps, PinOps):
+class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps, FailureAndThroughputOps, PinOps,
+              HashOps):
     """The mirror's memory and work queue, on SQLite or Postgres.
 
     Open with :meth:`open`, close with :meth:`close`. All datetimes in and out are

@@ -98,6 +98,18 @@ class Collection(Base):
     last_reconcile_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    #: the ``[sources.NAME]`` the collection is mirrored from; NULL: the default [source]
+    source: Mapped[str | None] = mapped_column(String(64))
+    # --- MD5 hierarchy check (getMD5Hierarchy; nbia-v4) ---
+    #: when the last complete pass over every patient finished
+    hash_checked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    #: series the last complete pass found changed (and re-queued)
+    hash_changed: Mapped[int | None] = mapped_column(Integer)
+    #: rolling scrub: when the pass under way started, the last patient it checked,
+    #: and the changed series it found so far
+    hash_pass_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    hash_cursor: Mapped[str | None] = mapped_column(String(256))
+    hash_pass_changed: Mapped[int | None] = mapped_column(Integer)
 
 
 class Patient(Base):
@@ -201,6 +213,10 @@ class Instance(Base):
     path: Mapped[str] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
     md5: Mapped[str] = mapped_column(String(32))
+    #: the server's own per-image MD5 string when it is not exactly ``md5`` (a value
+    #: stored without leading zeros, blank, ...); ``""`` stands for none (NULL upstream).
+    #: NULL here means the server's string equals ``md5``, the usual case, at no cost.
+    server_md5: Mapped[str | None] = mapped_column(String(64))
 
 
 class SyncRun(Base):

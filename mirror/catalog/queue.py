@@ -26,7 +26,7 @@ _CLAIMED_COLUMNS = (
     S.c.series_uid, ST.c.study_uid, P.c.patient_id, C.c.name.label("collection"),
     S.c.image_count, S.c.file_size, S.c.remote_timestamp, S.c.attempts, S.c.repair,
     S.c.local_path, S.c.local_instance_count, S.c.lease_expires_at,
-    S.c.series_number, S.c.description, S.c.raw,
+    S.c.series_number, S.c.description, S.c.raw, S.c.queue_reason,
 )
 _RELEASED = {"lease_owner": None, "lease_expires_at": None, "needs_refetch": False}
 
@@ -98,7 +98,8 @@ class QueueOps(Store):
                 # RETURNING: sent as multi-row VALUES pages rather than row by row
                 await conn.execute(INST.insert().returning(INST.c.id), [
                     {"series_ref": row.id, "sop_uid": i.sop_uid, "path": i.path,
-                     "size": i.size, "md5": i.md5} for i in chunk])
+                     "size": i.size, "md5": i.md5, "server_md5": i.server_md5}
+                    for i in chunk])
             values: dict[str, Any] = {
                 "local_path": local_path, "local_bytes": sum(i.size for i in instances),
                 "local_instance_count": len(instances), "verified_at": verified_at or now,
@@ -166,7 +167,8 @@ class QueueOps(Store):
 
     async def instances(self, series_uid: str) -> list[InstanceRecord]:
         """The stored instances of a series, as committed."""
-        query = (select(INST.c.sop_uid, INST.c.path, INST.c.size, INST.c.md5)
+        query = (select(INST.c.sop_uid, INST.c.path, INST.c.size, INST.c.md5,
+                        INST.c.server_md5)
                  .join(S, S.c.id == INST.c.series_ref)
                  .where(S.c.series_uid == series_uid).order_by(INST.c.id))
         async with self._read() as conn:

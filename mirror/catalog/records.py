@@ -67,6 +67,8 @@ class ClaimedSeries:
     series_number: int | None = None
     description: str | None = None
     raw: dict[str, Any] | None = None
+    #: why discovery (re)queued it ("hash mismatch": compare instance MD5s with the server)
+    queue_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

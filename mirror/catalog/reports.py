@@ -62,14 +62,17 @@ class ReportOps(Store):
         """Per collection: series per state, bytes and instances on disk, poll bookkeeping."""
         query = (select(C.c.name, C.c.watermark, C.c.last_poll_at, C.c.last_poll_ok,
                         C.c.last_reconcile_at, S.c.state, func.count(S.c.id),
-                        func.sum(S.c.local_bytes), func.sum(S.c.local_instance_count))
+                        func.sum(S.c.local_bytes), func.sum(S.c.local_instance_count),
+                        C.c.source, C.c.hash_checked_at, C.c.hash_changed,
+                        C.c.hash_pass_started_at, C.c.hash_pass_changed)
                  .select_from(C).outerjoin(S, S.c.collection_id == C.c.id)
                  .group_by(C.c.id, S.c.state).order_by(C.c.name))
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         out: dict[str, dict[str, Any]] = {}
-        for name, mark, poll, ok, reconcile, state, n, size, count in rows:
+        for name, mark, poll, ok, reconcile, state, n, size, count, *hashes in rows:
             entry = out.setdefault(name, _empty_status(name, mark, poll, ok, reconcile))
+            entry.update(_hash_status(*hashes))
             if state is not None:
                 entry[state.value] += n
                 entry["series_total"] += 0 if state is SeriesState.RETIRED else n
@@ -104,6 +107,18 @@ class ReportOps(Store):
         async with self._write() as conn:
             await conn.execute(update(R).where(R.c.id == run_id).values(
                 finished_at=utcnow(), outcome=outcome, counts=dict(counts)))
+
+
+def _hash_status(source: str | None, checked_at: datetime | None, changed: int | None,
+                 pass_started: datetime | None, pass_changed: int | None) -> dict[str, Any]:
+    """The source and the MD5-hierarchy check's state, for status."""
+    return {
+        "source": source,
+        "last_hash_check": checked_at.isoformat() if checked_at else None,
+        "last_hash_check_changed": changed,
+        "hash_scrub_started": pass_started.isoformat() if pass_started else None,
+        "hash_scrub_changed": pass_changed if pass_started else None,
+    }
 
 
 def _empty_status(name: str, watermark: date | None, last_poll: datetime | None,

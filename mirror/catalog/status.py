@@ -23,8 +23,9 @@ _COLUMNS = (
     ("queued", "queued"), ("fetching", "fetching"), ("failed", "failed"),
     ("retired", "retired"), ("on disk", "bytes_on_disk"), ("instances", "instances"),
     ("last poll", "last_poll"), ("watermark", "watermark"),
+    ("last full hash check", "last_hash_check"),
 )
-_TEXT_KEYS = {"collection", "last_poll", "watermark"}
+_TEXT_KEYS = {"collection", "last_poll", "watermark", "last_hash_check"}
 
 
 async def collect(url: str) -> list[dict[str, Any]]:
@@ -72,6 +73,8 @@ def _cell(key: str, row: dict[str, Any]) -> str:
         if value is None:
             return "never"
         return f"{value[:16].replace('T', ' ')} UTC{'' if row['last_poll_ok'] else ' (failed)'}"
+    if key == "last_hash_check":
+        return hash_check_cell(row)
     return "-" if value is None else str(value)
 
 
@@ -140,3 +143,12 @@ async def collection_rows(catalog: Any) -> list[dict[str, Any]]:
         row.setdefault("last_poll_error",
                        errors.get(row["collection"]) if row.get("last_poll_ok") is False else None)
     return rows
+
+
+def hash_check_cell(row: dict[str, Any]) -> str:
+    """When the last full MD5-hierarchy pass ended and how many changed series it found."""
+    value = row.get("last_hash_check")
+    if value is None:
+        return "never"
+    changed = row.get("last_hash_check_changed") or 0
+    return f"{value[:16].replace('T', ' ')} UTC, {changed} changed"

@@ -93,7 +93,33 @@ async def info(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     return _json({"collections": sim.collections(),
                   "shared_lists": {k: list(v) for k, v in sim.catalog.shared_lists.items()},
-                  "releases": sim.catalog.releases})
+                  "releases": sim.catalog.releases, "md5_cache": sim.catalog.md5_cache})
+
+
+async def refresh_md5(request: web.Request) -> web.Response:
+    """Run the server's daily collection-hash job now (getMD5Hierarchy?Collection=)."""
+    return _json({"md5_cache": request.app[SIM].refresh_md5_cache()})
+
+
+async def clock(request: web.Request) -> web.Response:
+    """``{"hours": H}``: simulated time passes; the daily hash job runs every 24 hours."""
+    body = await _body(request)
+    try:
+        ran = request.app[SIM].advance_clock(float(body["hours"]))
+    except (KeyError, TypeError, ValueError, MirrorError) as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json({"md5_job_ran": ran, "md5_cache": request.app[SIM].catalog.md5_cache})
+
+
+async def stored_md5(request: web.Request) -> web.Response:
+    """``{"short": N, "blank": N, "null": N, "collection": C, "sop_uids": {SOP: kind}}``:
+    per-image MD5s the server then stores differently; answers {SOP: stored value}."""
+    body = await _body(request)
+    try:
+        shown = request.app[SIM].set_stored_md5(**body)
+    except (TypeError, MirrorError) as exc:
+        return _json({"error": str(exc)}, 400)
+    return _json(shown)
 
 
 async def expire(request: web.Request) -> web.Response:
@@ -114,3 +140,6 @@ def add_routes(app: web.Application, sim: Simulator) -> None:
     app.router.add_post(p + "/stats/reset", reset_stats)
     app.router.add_get(p + "/truth", truth)
     app.router.add_post(p + "/tokens/expire", expire)
+    app.router.add_post(p + "/md5-cache/refresh", refresh_md5)
+    app.router.add_post(p + "/clock", clock)
+    app.router.add_post(p + "/stored-md5", stored_md5)

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 GUEST = "nbia_guest"
+#: The Keycloak client NBIA uses. A password grant's client_id is replaced by it on the
+#: server; a refresh grant is forwarded as sent, so Keycloak refuses any other id.
+KEYCLOAK_CLIENT = "nbia"
 
 
 def _b64(data: dict[str, object]) -> str:
@@ -37,6 +40,8 @@ class TokenStore:
         self._lock = threading.Lock()
         self._access: dict[str, _Grant] = {}
         self._refresh: dict[str, _Grant] = {}
+        #: (grant_type, status) of every token request, for tests.
+        self.history: list[tuple[str, int]] = []
 
     def _password_ok(self, user: str, password: str) -> bool:
         # The real endpoint substitutes the guest password, so any password works for guest.
@@ -61,6 +66,12 @@ class TokenStore:
 
     def grant(self, form: dict[str, str]) -> tuple[int, dict[str, object] | None]:
         """Answer a token request: (status, JSON body); ``None`` body means a server error."""
+        status, body = self._grant(form)
+        with self._lock:
+            self.history.append((form.get("grant_type", ""), status))
+        return status, body
+
+    def _grant(self, form: dict[str, str]) -> tuple[int, dict[str, object] | None]:
         kind = form.get("grant_type")
         if kind == "password":
             user = form.get("username", "")
@@ -69,6 +80,9 @@ class TokenStore:
                              "error_description": "Invalid user credentials"}
             return 200, self._issue(user)
         if kind == "refresh_token":
+            if form.get("client_id") != KEYCLOAK_CLIENT:
+                return 401, {"error": "invalid_client",
+                             "error_description": "Invalid client or Invalid client credentials"}
             with self._lock:
                 found = self._refresh.pop(form.get("refresh_token", ""), None)
             if found is None or found.expires <= self.clock():

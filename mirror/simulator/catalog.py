@@ -29,6 +29,13 @@ class Catalog:
     series: dict[str, Series]  #: visible series only, in "database" order
     shared_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
     releases: int = 0
+    #: Per-image MD5s the server stores differently from the file's digest, keyed by blob
+    #: (so a revised image loses its override): None = NULL, " " = CTP without a
+    #: digest, or the digest without its leading zeros.
+    stored_md5: dict[str, str | None] = field(default_factory=dict)
+    #: Collection-level getMD5Hierarchy values as last stored by the daily job: a
+    #: release does not change them; only a refresh (admin or simulated clock) does.
+    md5_cache: dict[str, str] = field(default_factory=dict)
 
     @cached_property
     def sop_index(self) -> dict[str, tuple[Series, Instance]]:
@@ -42,6 +49,14 @@ class Catalog:
         return out
 
     @cached_property
+    def studies_by_patient(self) -> dict[tuple[str, str], list[str]]:
+        """(collection, PatientID) -> its studies with a visible series, first seen first."""
+        out: dict[tuple[str, str], dict[str, None]] = {}
+        for s in self.series.values():
+            out.setdefault((s.collection, s.patient_id), {})[s.study_uid] = None
+        return {key: list(studies) for key, studies in out.items()}
+
+    @cached_property
     def visible_patient_ids(self) -> set[str]:
         return {s.patient_id for s in self.series.values()}
 
@@ -51,6 +66,10 @@ class Catalog:
     def visible_patients(self) -> list[Patient]:
         ids = self.visible_patient_ids
         return [p for pid, p in self.patients.items() if pid in ids]
+
+    def stored(self, inst: Instance) -> str | None:
+        """The instance's ``md5_digest`` as the server's database holds it."""
+        return self.stored_md5.get(inst.blob, inst.md5)
 
     def context(self, series: Series) -> tuple[CollectionInfo, Patient, Study]:
         return (self.collections[series.collection], self.patients[series.patient_id],

@@ -74,15 +74,21 @@ def _users(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--fault", "faults", multiple=True, help=FAULT_HELP)
 @click.option("--fault-seed", default=0, show_default=True, type=int,
               help="Seed of the fault RNG (rate=...).")
+@click.option("--second-host-port", type=int, default=None,
+              help="Also serve a second, independent NBIA host (its own dataset, like "
+                   "NLST's own host) on this port; 0 picks a free one.")
+@click.option("--second-host-collection", default="NLST", show_default=True,
+              help="The second host's collection name.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="A tcia-mirror config whose [source] credentials the simulator then "
                    "requires: api_key for v3, username/password (token auth) for NBIA.")
 def simulate(host: str, port: int, seed: int, data_dir: str, collections: int, patients: int,
              studies: int, series: int, instances: int, instance_size: int,
              api_key: str | None, auth: bool, users: tuple[str, ...], token_ttl: float,
-             faults: tuple[str, ...], fault_seed: int, config_path: str | None) -> None:
+             faults: tuple[str, ...], fault_seed: int, second_host_port: int | None,
+             second_host_collection: str, config_path: str | None) -> None:
     """Run the offline TCIA simulator (v3, NBIA v1 and v4, token endpoint, /_sim/ admin)."""
-    from mirror.simulator.model import DatasetSpec
+    from mirror.simulator.model import DatasetSpec, second_host_spec
     from mirror.simulator.runner import run
 
     accounts = _users(users)
@@ -91,9 +97,12 @@ def simulate(host: str, port: int, seed: int, data_dir: str, collections: int, p
 
     spec = DatasetSpec(seed=seed, collections=collections, patients=patients, studies=studies,
                        series=series, instances=instances, instance_size=instance_size)
+    second = (None if second_host_port is None
+              else (second_host_spec(spec, second_host_collection), second_host_port))
     try:
         run(Path(data_dir), spec, host=host, port=port, api_key=api_key, auth=auth,
-            users=accounts, token_ttl=token_ttl, faults=faults, fault_seed=fault_seed)
+            users=accounts, token_ttl=token_ttl, faults=faults, fault_seed=fault_seed,
+            second=second)
     except MirrorError as exc:
         click.echo(f"tcia-mirror: error: {exc.message}", err=True)
         sys.exit(exc.exit_code)

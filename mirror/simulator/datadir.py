@@ -18,7 +18,9 @@ from mirror.simulator.model import DatasetSpec, digest
 
 
 def manifest_path(data_dir: Path, spec: DatasetSpec) -> Path:
-    return data_dir / f"manifest-{digest(*asdict(spec).items())[:16]}.json"
+    # Fields at their empty default stay out, so older specs keep their manifest names.
+    items = [(k, v) for k, v in asdict(spec).items() if k != "collection_names" or v]
+    return data_dir / f"manifest-{digest(*items)[:16]}.json"
 
 
 def load_base(data_dir: Path, spec: DatasetSpec,

@@ -53,6 +53,8 @@ def make_collections(spec: DatasetSpec) -> list[CollectionInfo]:
         name, modality, body = _COLLECTIONS[(i + spec.seed - 1) % len(_COLLECTIONS)]
         if i >= len(_COLLECTIONS):
             name = f"{name}-{i // len(_COLLECTIONS) + 1}"
+        if i < len(spec.collection_names):
+            name = spec.collection_names[i]
         lic_name, lic_uri = _LICENSES[i % len(_LICENSES)]
         out.append(CollectionInfo(
             name=name, modality=modality, body_part=body, license_name=lic_name,

@@ -31,6 +31,10 @@ class Endpoint:
     missing: str = ""  #: the 400 text when a required parameter is absent
     image: bool = False  #: needs a Bearer token when the simulator runs with --auth
     methods: tuple[str, ...] = ("GET",)
+    #: v4's 400 text names "query" or "form" parameters, as the resource reads them.
+    param_kind: str = "query"
+    #: JAX-RS @Produces(application/json): an Accept that rules it out gets 406.
+    produces_json: bool = False
 
 
 def table_reply(dialect: str, table: Table, fmt: str | None) -> Reply:

@@ -9,6 +9,7 @@ import re
 from dataclasses import replace
 
 from mirror.simulator import endpoints as e
+from mirror.simulator import md5tree
 from mirror.simulator.catalog import Catalog
 from mirror.simulator.endpoints import Endpoint, Params
 from mirror.simulator.model import Series
@@ -22,7 +23,7 @@ from mirror.simulator.replies import (
 )
 from mirror.simulator.tables import V1, V3, V4, series_values
 from mirror.simulator.wire import Table
-from mirror.simulator.zips import ZipVariant
+from mirror.simulator.zips import ZipVariant, dicom_entries
 
 
 def _not_granted(d: str, uid: str) -> Reply:
@@ -47,14 +48,39 @@ def _zip(d: str, cat: Catalog, p: Params, variant: ZipVariant) -> AnyReply:
     return ZipReply(s, cat.collections[s.collection], variant, f"{uid}.zip", extra)
 
 
+def _stored(cat: Catalog, uid: str) -> tuple[tuple[str, str | None], ...]:
+    s = cat.series.get(uid)
+    return tuple((i.sop_uid, cat.stored(i)) for i in s.instances
+                 if i.blob in cat.stored_md5) if s else ()
+
+
+def _first_null(s: Series | None, stored: tuple[tuple[str, str | None], ...],
+                new_names: bool) -> int | None:
+    """Entry index of the first image whose digest is NULL, in ZIP order."""
+    nulls = {sop for sop, md5 in stored if md5 is None}
+    if s is None or not nulls:
+        return None
+    entries = dicom_entries(s, ZipVariant(new_names=new_names))
+    return next(k for k, (_, inst) in enumerate(entries) if inst.sop_uid in nulls)
+
+
 def get_image(d: str, cat: Catalog, p: Params) -> AnyReply:
-    variant = ZipVariant(new_names=_yes(p, "NewFileNames"), license=d != V3,
-                         md5=d == V4 and _yes(p, "IncludeMD5"))
+    uid, new_names = p.get("SeriesInstanceUID", ""), _yes(p, "NewFileNames")
+    stored = _stored(cat, uid)
+    # v4's default-name branch builds each CSV row with toString(): a NULL digest throws
+    # there and the ZIP ends before that image, without md5hashes.csv (reference §5).
+    limit = _first_null(cat.series.get(uid), stored, new_names) if d == V4 and not new_names \
+        else None
+    variant = ZipVariant(new_names=new_names, license=d != V3,
+                         md5=d == V4 and _yes(p, "IncludeMD5"), stored=stored, limit=limit)
     return _zip(d, cat, p, variant)
 
 
 def get_image_md5(d: str, cat: Catalog, p: Params) -> AnyReply:
-    return _zip(d, cat, p, ZipVariant(license=False, md5=True))
+    stored = _stored(cat, p.get("SeriesInstanceUID", ""))
+    # The DAO throws on a NULL digest before any entry is written: an empty ZIP.
+    limit = 0 if any(md5 is None for _, md5 in stored) else None
+    return _zip(d, cat, p, ZipVariant(license=False, md5=True, stored=stored, limit=limit))
 
 
 def single_image(d: str, cat: Catalog, p: Params) -> AnyReply:
@@ -68,7 +94,8 @@ def single_image(d: str, cat: Catalog, p: Params) -> AnyReply:
 
 def md5_for_image(d: str, cat: Catalog, p: Params) -> AnyReply:
     found = cat.sop_index.get(p.get("SOPInstanceUid" if d == V1 else "SOPInstanceUID", ""))
-    return Reply(200, (found[1].md5 if found else "").encode(), "text/plain")
+    stored = cat.stored(found[1]) if found else None  # a NULL digest: an empty body
+    return Reply(200, (stored or "").encode(), "text/plain")
 
 
 def _clean(text: str | None) -> str | None:
@@ -171,8 +198,8 @@ _V3_NAMES = {"getCollectionValues": "getCollectionValues", "getModalityValues":
              "getSeriesSize": "getSeriesSize", "getImage": "getImage",
              "NewPatientsInCollection": "NewPatientsInCollection",
              "NewStudiesInPatientCollection": "NewStudiesInPatientCollection",
-             "getSOPInstanceUIDs": "getSOPInstanceUIDs", "getSingleImage": "getSingleImage",
-             "ContentsByName": "getContentsByName"}
+             "getSOPInstanceUIDs": "getSOPInstanceUIDs", "getSingleImage": "getSingleImage"}
+# Shared lists (getContentsByName) exist only on NBIA v1/v2: no v3 or v4 variant.
 _V1_NAMES = [n for n in _ALL if n not in ("getMD5HashForImage", "getSeriesMetadata")]
 _V4_NAMES = [n for n in _ALL if n not in ("getM5HashForImage", "getSeriesMetaData",
                                           "getContentsByName")]
@@ -186,5 +213,5 @@ def _table(dialect: str, names: dict[str, str]) -> dict[str, Endpoint]:
 DIALECTS: dict[str, dict[str, Endpoint]] = {
     V3: _table(V3, _V3_NAMES),
     V1: _table(V1, {n: n for n in _V1_NAMES}),
-    V4: _table(V4, {n: n for n in _V4_NAMES}),
+    V4: {**_table(V4, {n: n for n in _V4_NAMES}), "getMD5Hierarchy": md5tree.ENDPOINT},
 }

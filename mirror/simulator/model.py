@@ -24,6 +24,16 @@ class DatasetSpec:
     series: int = 2  #: per study
     instances: int = 3  #: per series
     instance_size: int = 2048  #: bytes of pixel data per instance, roughly
+    #: Names for the first collections instead of the generated ones (e.g. ("NLST",)).
+    collection_names: tuple[str, ...] = ()
+
+
+def second_host_spec(spec: DatasetSpec, collection: str = "NLST") -> DatasetSpec:
+    """An independent dataset for a second NBIA host (NLST has its own host): other
+    seed, so other UIDs, and one collection of its own name."""
+    return DatasetSpec(seed=spec.seed + 1000, collections=1, patients=spec.patients,
+                       studies=spec.studies, series=spec.series, instances=spec.instances,
+                       instance_size=spec.instance_size, collection_names=(collection,))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from mirror.errors import UsageError
 from mirror.simulator import dataset
 from mirror.simulator.catalog import Catalog, new_series
-from mirror.simulator.model import Series
+from mirror.simulator.model import Series, digest
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,8 @@ class ReleaseSummary:
     new_series_uids: tuple[str, ...] = ()
     revised_series_uids: tuple[str, ...] = ()
     withdrawn_series_uids: tuple[str, ...] = ()
+    #: Same ImageCount, FileSize, SOP UIDs and dates; one image's bytes differ.
+    silent_revised_series_uids: tuple[str, ...] = ()
     new_patient_ids: tuple[str, ...] = ()
     new_study_uids: tuple[str, ...] = ()
 
@@ -57,25 +59,32 @@ class _Draft:
 
 def apply(cat: Catalog, on: date, *, new_patients: int = 0, new_studies: int = 0,
           new_series: int = 0, revised: int = 0, withdrawn: int = 0,
-          collection: str | None = None) -> tuple[Catalog, ReleaseSummary, list[Series]]:
+          collection: str | None = None, silent_revised: int = 0,
+          silent_series: tuple[str, ...] | list[str] = ()
+          ) -> tuple[Catalog, ReleaseSummary, list[Series]]:
     if collection is not None and collection not in cat.collections:
         raise UsageError(f"unknown collection {collection!r}")
     number = cat.releases + 1
     tag = f"r{number}-{on.isoformat()}-{new_patients}-{new_studies}-{new_series}-{revised}"
+    if silent_revised or silent_series:  # keeps every older tag (and its UIDs) unchanged
+        tag += f"-s{silent_revised}-{len(silent_series)}"
     d = _Draft(cat, tag, on, dataset.rng_for(cat.spec.seed, tag, collection),
                [collection] if collection else list(cat.collections))
     d.old = [s for s in d.old if s.collection in d.targets]
+    silent = _named(d, silent_series)
     _add_patients(d, new_patients)
     _add_studies(d, new_studies)
     _add_series(d, new_series)
     revised_series = _revise(d, revised)
+    silent = _revise_silently(d, [*silent, *_pick(d, silent_revised)])
     gone = _withdraw(d, withdrawn)
     out = replace(cat, patients=d.patients, studies=d.studies, series=d.series,
                   releases=number)
     summary = ReleaseSummary(on, tuple(s.series_uid for s in d.added),
                              tuple(s.series_uid for s in revised_series), tuple(gone),
+                             tuple(s.series_uid for s in silent),
                              tuple(d.new_patients), tuple(d.new_studies))
-    return out, summary, [*d.added, *revised_series]
+    return out, summary, [*d.added, *revised_series, *silent]
 
 
 def _add_patients(d: _Draft, count: int) -> None:
@@ -132,6 +141,36 @@ def _revise(d: _Draft, count: int) -> list[Series]:
         stamp = datetime.combine(d.on - timedelta(days=1), time(9, 30, s.version % 60))
         new = replace(s, instances=(fresh, *ordered[1:], extra), version=s.version + 1,
                       date_released=d.on, timestamp=stamp)
+        d.series[s.series_uid] = new
+        out.append(new)
+    return out
+
+
+def _named(d: _Draft, uids: tuple[str, ...] | list[str]) -> list[Series]:
+    """Series revised by name: taken out of the random picks of this release."""
+    chosen = []
+    for uid in uids:
+        s = d.cat.series.get(uid)
+        if s is None:
+            raise UsageError(f"unknown or withdrawn series {uid!r}")
+        chosen.append(s)
+    d.old = [s for s in d.old if s.series_uid not in set(uids)]
+    return chosen
+
+
+def _revise_silently(d: _Draft, chosen: list[Series]) -> list[Series]:
+    """New bytes for the first image, nothing else changes (a corrected header byte).
+
+    Same SOP UID, same size (the pixel noise comes from the blob key, the header and the
+    pixel count stay), same dates: only getMD5Hierarchy and the MD5s can tell.
+    """
+    out = []
+    for s in chosen:
+        ordered = sorted(s.instances, key=lambda i: i.instance_number)
+        first = ordered[0]
+        fresh = replace(first, blob=digest(first.blob, "silent", d.tag), size=0, md5="")
+        new = replace(s, instances=tuple(fresh if i is first else i for i in s.instances),
+                      version=s.version + 1)
         d.series[s.series_uid] = new
         out.append(new)
     return out

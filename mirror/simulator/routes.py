@@ -50,6 +50,14 @@ async def _params(request: web.Request) -> dict[str, str]:
     return params
 
 
+def _refuses_json(accept: str | None) -> bool:
+    """JAX-RS content negotiation: 406 when Accept rules out application/json."""
+    if not accept:
+        return False
+    kinds = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    return not kinds & {"*/*", "application/*", "application/json"}
+
+
 def _early_reply(faults: list[Fault]) -> Reply | None:
     for f in faults:
         if f.kind == "status":
@@ -68,8 +76,8 @@ def _check_params(dialect: str, ep: Endpoint, params: dict[str, str]) -> Reply |
         for key in params:
             if key not in ep.params:
                 allowed = ", ".join(ep.params)
-                return Reply(400, f"Invalid query parameter: '{key}'. Allowed parameters are: "
-                                  f"[{allowed}]".encode(), "text/plain")
+                return Reply(400, f"Invalid {ep.param_kind} parameter: '{key}'. Allowed "
+                                  f"parameters are: [{allowed}]".encode(), "text/plain")
     if any(r not in params for r in ep.required):
         return bad_request(ep.missing)
     return None
@@ -101,6 +109,8 @@ async def _answer(sim: Simulator, dialect: str, request: web.Request,
         return Reply(404) if dialect == V3 else server_error("HTTP 404 Not Found")
     if request.method not in ep.methods:
         return server_error("HTTP 405 Method Not Allowed")
+    if ep.produces_json and _refuses_json(request.headers.get("Accept")):
+        return Reply(406, b"", "text/html")
     params = await _params(request)
     if dialect == V3:
         params.pop("api_key", None)

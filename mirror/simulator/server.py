@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from mirror.simulator import releases
+from mirror.errors import UsageError
+from mirror.simulator import md5tree, releases, storedmd5
 from mirror.simulator.auth import TokenStore
 from mirror.simulator.catalog import Catalog
 from mirror.simulator.datadir import load_base
@@ -101,7 +102,10 @@ class Simulator:
         self.data_dir = Path(data_dir)
         self.store = BlobStore(self.data_dir)
         self.zips = ZipCache(self.data_dir, self.store)
-        self.catalog, self._known = load_base(self.data_dir, spec, self.store)
+        cat, self._known = load_base(self.data_dir, spec, self.store)
+        # The server's md5 job first runs seconds after start: a fresh cache at start.
+        self.catalog = replace(cat, md5_cache=md5tree.refresh_cache(cat))
+        self._hours_since_md5_job = 0.0
         self.api_key = api_key or None
         self.auth = auth
         self.tokens = TokenStore(users, token_ttl)
@@ -127,6 +131,33 @@ class Simulator:
             series = {uid: done.get(uid, s) for uid, s in cat.series.items()}
             self.catalog = replace(cat, series=series)
         return summary
+
+    def refresh_md5_cache(self) -> dict[str, str]:
+        """Run the server's daily collection-hash job now; returns the stored hashes."""
+        with self._release_lock:
+            self.catalog = replace(self.catalog, md5_cache=md5tree.refresh_cache(self.catalog))
+            self._hours_since_md5_job = 0.0
+            return dict(self.catalog.md5_cache)
+
+    def advance_clock(self, hours: float) -> bool:
+        """Let simulated time pass: the job runs once 24 hours have gone by since the last
+        run. True when it ran."""
+        if hours < 0:
+            raise UsageError("the clock only moves forward")
+        with self._release_lock:
+            self._hours_since_md5_job += hours
+            due = self._hours_since_md5_job >= 24
+        if due:
+            self.refresh_md5_cache()
+        return due
+
+    def set_stored_md5(self, **choice: Any) -> dict[str, str | None]:
+        """Make the server store some per-image MD5s differently (see :mod:`storedmd5`)."""
+        with self._release_lock:
+            overrides, shown = storedmd5.choose(self.catalog, **choice)
+            self.catalog = replace(self.catalog,
+                                   stored_md5={**self.catalog.stored_md5, **overrides})
+        return shown
 
     def add_fault(self, endpoint: str, kind: str, **kwargs: Any) -> str:
         return self.faults.add(endpoint, kind, **kwargs)

@@ -1,5 +1,8 @@
 """Run the simulator in a background thread for tests: :func:`start_simulator`.
 
+A second NBIA host (NLST's case) is a second call, e.g. with
+``second_host_spec(DatasetSpec())``: its own port, dataset, tokens and statistics.
+
 The server gets its own event loop in its own thread, so it works from sync tests, async
 tests, and while a test drives the CLI in a subprocess. Every handle method is thread-safe.
 """
@@ -14,7 +17,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mirror.simulator.model import DatasetSpec
+from mirror.simulator import md5tree
+from mirror.simulator.model import DatasetSpec, second_host_spec
 from mirror.simulator.releases import ReleaseSummary
 from mirror.simulator.server import (
     DEFAULT_SPEC,
@@ -27,7 +31,7 @@ from mirror.simulator.server import (
 )
 
 __all__ = ["DatasetSpec", "InstanceTruth", "ReleaseSummary", "SeriesTruth", "SimulatorHandle",
-           "start_simulator"]
+           "second_host_spec", "start_simulator"]
 
 
 class SimulatorHandle:
@@ -53,10 +57,35 @@ class SimulatorHandle:
 
     def publish_release(self, on: date, *, new_patients: int = 0, new_studies: int = 0,
                         new_series: int = 0, revised: int = 0, withdrawn: int = 0,
-                        collection: str | None = None) -> ReleaseSummary:
+                        collection: str | None = None, silent_revised: int = 0,
+                        silent_series: tuple[str, ...] = ()) -> ReleaseSummary:
+        """A release on day *on*. *silent_revised* series (random) and *silent_series*
+        (named) get new bytes for one image and keep ImageCount, FileSize, SOP UIDs and
+        dates; the collection-level MD5 stays stale until :meth:`refresh_md5_cache`."""
         return self.sim.publish_release(
             on, new_patients=new_patients, new_studies=new_studies, new_series=new_series,
-            revised=revised, withdrawn=withdrawn, collection=collection)
+            revised=revised, withdrawn=withdrawn, collection=collection,
+            silent_revised=silent_revised, silent_series=tuple(silent_series))
+
+    def refresh_md5_cache(self) -> dict[str, str]:
+        """The server's daily collection-hash job, now."""
+        return self.sim.refresh_md5_cache()
+
+    def advance_clock(self, hours: float) -> bool:
+        """Simulated hours pass; True when the daily hash job ran."""
+        return self.sim.advance_clock(hours)
+
+    def set_stored_md5(self, *, short: int = 0, blank: int = 0, null: int = 0,
+                       collection: str | None = None,
+                       sop_uids: dict[str, str] | None = None) -> dict[str, str | None]:
+        """Per-image MD5s the server stores unlike the digest ("short": without leading
+        zeros, "blank": " ", "null": NULL); returns {SOP UID: stored value}."""
+        return self.sim.set_stored_md5(short=short, blank=blank, null=null,
+                                       collection=collection, sop_uids=sop_uids)
+
+    def md5_hierarchy_now(self, collection: str) -> str:
+        """The collection hash the daily job would store now (the served one may be stale)."""
+        return md5tree.collection_hash(self.sim.catalog, collection)
 
     def add_fault(self, endpoint: str, kind: str, *, dialect: str | None = None,
                   count: int | None = None, rate: float | None = None, **params: Any) -> str:

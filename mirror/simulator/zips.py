@@ -35,11 +35,13 @@ class ZipVariant:
     limit: int | None = None  #: early close: only the first N DICOM entries, no md5 file
     hostile: str | None = None
     bomb_size: int = 1 << 30
+    #: (SOP UID, stored MD5) where the server stores something else than the digest.
+    stored: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def tag(self) -> str:
         return digest(self.new_names, self.license, self.md5, self.limit, self.hostile,
-                      self.bomb_size)[:16]
+                      self.bomb_size, self.stored)[:16]
 
 
 def seq_order(s: Series) -> list[Instance]:
@@ -73,10 +75,14 @@ def dicom_entries(s: Series, variant: ZipVariant) -> list[tuple[str, Instance]]:
     return [(f"{n:08d}.dcm", inst) for n, inst in enumerate(seq_order(s), start=1)]
 
 
-def md5_csv(entries: list[tuple[str, Instance]]) -> bytes:
+def md5_csv(entries: list[tuple[str, Instance]],
+            stored: tuple[tuple[str, str | None], ...] = ()) -> bytes:
+    """``Filename,MD5Hash`` rows with each digest as stored (a NULL is an empty field)."""
     # The server fills a HashMap: rows come in hash order, not name order.
     rows = sorted(entries, key=lambda e: hashlib.sha1(e[0].encode()).digest())
-    return ("Filename,MD5Hash\n" + "".join(f"{n},{i.md5}\n" for n, i in rows)).encode()
+    values = dict(stored)
+    return ("Filename,MD5Hash\n" + "".join(
+        f"{n},{values.get(i.sop_uid, i.md5) or ''}\n" for n, i in rows)).encode()
 
 
 def license_text(coll: CollectionInfo) -> bytes:
@@ -100,7 +106,7 @@ def build(path: Path, store: BlobStore, s: Series, coll: CollectionInfo,
                 if k == 0 and variant.hostile:
                     _add_hostile(zw, variant, name, store, shown[0][1])
             if variant.md5 and variant.limit is None:
-                zw.add_bytes("md5hashes.csv", md5_csv(entries))
+                zw.add_bytes("md5hashes.csv", md5_csv(entries, variant.stored))
             zw.close()
         os.replace(tmp, path)
     except OSError as exc:

@@ -22,7 +22,12 @@ from mirror.tcia.parsing import snippet, to_int
 #: (url, form fields) -> (status, body). Provided by the transport, with its retries.
 PostForm = Callable[[str, dict[str, str]], Awaitable[tuple[int, bytes]]]
 
+#: The password grant's client_id: the documented "NBIA" (the server replaces it with its
+#: own Keycloak client anyway).
 CLIENT_ID = "NBIA"
+#: The refresh grant is forwarded to Keycloak as sent, and Keycloak client ids are
+#: case-sensitive: it must be the server's client, "nbia" (tcia-api-v4.md section 6).
+REFRESH_CLIENT_ID = "nbia"
 #: Renew this long before expiry (capped at 10 % of the lifetime for short-lived tokens).
 RENEW_MARGIN = 60.0
 
@@ -118,7 +123,8 @@ class TokenAuth:
             try:
                 return await self._grant({"grant_type": "refresh_token",
                                           "refresh_token": old.refresh,
-                                          "client_id": CLIENT_ID, "username": self.username})
+                                          "client_id": REFRESH_CLIENT_ID,
+                                          "username": self.username})
             except AuthError:
                 pass  # refresh token refused (revoked or expired): log in again
         return await self._grant({"grant_type": "password", "username": self.username,

@@ -195,6 +195,35 @@ class TciaClient:
         _, _, body = await self._transport.fetch(wire, method, url, params=params)
         return parsing.md5_text(body)
 
+    @property
+    def has_md5_hierarchy(self) -> bool:
+        """True when the dialect has getMD5Hierarchy (NBIA v4 only)."""
+        return self.dialect.supports("getMD5Hierarchy")
+
+    async def md5_hierarchy(self, *, collection: str | None = None,
+                            patient_id: str | None = None, study_uid: str | None = None,
+                            series_uid: str | None = None) -> str:
+        """The server's MD5 hierarchy hash of one level (NBIA v4 getMD5Hierarchy).
+
+        Name one level: *series_uid*, *study_uid*, *patient_id* (which needs *collection*:
+        the server filters patients by project) or *collection* alone. The answer is 32
+        lowercase hex digits, or ``""`` when the server knows nothing (unknown UID, nothing
+        visible, or no stored collection hash yet). A collection hash is cached by the
+        server for up to a day: it can prove a change, never the absence of one.
+        *collection* is sent only for the patient and collection levels (next to a study
+        or series UID the server would answer the collection's hash instead).
+
+        Raises UsageError on dialects without the endpoint (v3, nbia-v1; see
+        :attr:`has_md5_hierarchy`), and ProtocolError when the body is not a hash.
+        """
+        canonical = "getMD5Hierarchy"
+        form = dialects.md5_hierarchy_form(collection=collection, patient_id=patient_id,
+                                           study_uid=study_uid, series_uid=series_uid)
+        wire, method, params = self._request(canonical, form)
+        url = self._url(canonical, wire)
+        _, _, body = await self._transport.fetch(wire, method, url, data=params)
+        return parsing.md5_hierarchy_text(body)
+
     async def get_updated_series(self, since: date) -> list[RemoteSeries]:
         """Series released on or after *since*, every collection (NBIA only)."""
         key, value = dialects.updated_since_param(self.dialect, since)
@@ -236,15 +265,22 @@ class TciaClient:
                              progress: Progress | None = None) -> int:
         """Stream the series ZIP into *sink* (sync or async ``write``); bytes written.
 
-        *md5* uses getImageWithMD5Hash (ZIP ends with md5hashes.csv); *progress* is
-        called with the size of each chunk.
+        *md5* asks for md5hashes.csv as the ZIP's last entry: on NBIA v4 through
+        ``getImage?IncludeMD5=Yes`` (the ZIP starts with the collection's LICENSE), on
+        NBIA v1 through getImageWithMD5Hash (no LICENSE). On v4 it also asks for
+        NewFileNames=Yes: in that branch an image whose stored digest is NULL gets an empty
+        md5hashes.csv field, where the default names cut the ZIP short before it.
+        *progress* is called with the size of each chunk.
         """
         if md5 and not self.has_md5:
             raise UsageError(f"the {self.api} API has no getImageWithMD5Hash endpoint")
-        canonical = "getImageWithMD5Hash" if md5 else "getImage"
+        include_md5 = md5 and self.api == "nbia-v4"
+        canonical = "getImageWithMD5Hash" if md5 and not include_md5 else "getImage"
         params: dict[str, str | None] = {"SeriesInstanceUID": series_uid}
-        if new_file_names and not md5 and self.api != "v3":
+        if (new_file_names or include_md5) and canonical == "getImage" and self.api != "v3":
             params["NewFileNames"] = "Yes"
+        if include_md5:
+            params["IncludeMD5"] = "Yes"
         return await self._download(canonical, params, sink, progress)
 
     async def download_single_image(self, series_uid: str, sop_uid: str, sink: Sink,

@@ -20,7 +20,7 @@ CANONICAL = (
     "getPatient", "getPatientByCollectionAndModality", "getPatientStudy", "getSeries",
     "getSeriesSize", "getSOPInstanceUIDs", "NewPatientsInCollection",
     "NewStudiesInPatientCollection", "getContentsByName", "getImage", "getSingleImage",
-    "getImageWithMD5Hash", "getSeriesMetaData", "getUpdatedSeries",
+    "getImageWithMD5Hash", "getSeriesMetaData", "getUpdatedSeries", "getMD5Hierarchy",
 )
 
 #: Binary endpoints: no ``format`` parameter, the body is a ZIP or a DICOM file.
@@ -56,16 +56,18 @@ class Dialect:
         return self.supports("getImageWithMD5Hash")
 
 
-_COMMON = {name: name for name in CANONICAL}
+_COMMON = {name: name for name in CANONICAL if name != "getMD5Hierarchy"}  # v4 only
 _METADATA = frozenset(n for n in CANONICAL if n not in BINARY)
 
 V3 = Dialect(
     name="v3",
     endpoints={
+        # No shared lists either: getContentsByName exists only on NBIA v1/v2
+        # (tcia-api-v4.md section 8).
         **{n: n for n in CANONICAL if n not in (
-            "getImageWithMD5Hash", "getSeriesMetaData", "getUpdatedSeries")},
+            "getImageWithMD5Hash", "getSeriesMetaData", "getUpdatedSeries",
+            "getContentsByName", "getMD5Hierarchy")},
         "getPatientByCollectionAndModality": "PatientsByModality",
-        "getContentsByName": "ContentsByName",
     },
     # The legacy API documented format=json and R clients always sent it.
     format_json=_METADATA,
@@ -91,12 +93,12 @@ NBIA_V1 = Dialect(
 NBIA_V4 = Dialect(
     name="nbia-v4",
     endpoints={**_COMMON, "getSeriesMetaData": "getSeriesMetadata",
-               MD5_ENDPOINT: "getMD5HashForImage"},
+               MD5_ENDPOINT: "getMD5HashForImage", "getMD5Hierarchy": "getMD5Hierarchy"},
     param_renames={
         ("getPatient", "PatientID"): "PatientId",
         ("getSeriesMetaData", "SeriesInstanceUID"): "list",
     },
-    post=frozenset({"getSeriesMetaData"}),
+    post=frozenset({"getSeriesMetaData", "getMD5Hierarchy"}),
     elsewhere={"getContentsByName": "v1"},
     # v4 getSeriesMetadata answers CSV unless asked for JSON.
     format_json=frozenset({"getSeriesMetaData"}),
@@ -167,6 +169,25 @@ def updated_since_param(dialect: Dialect, since: date) -> tuple[str, str]:
         raise UsageError(f"the {dialect.name} API has no getUpdatedSeries endpoint")
     day = _as_date(since) - timedelta(days=1)
     return "fromDate", day.strftime(dialect.updated_format)
+
+
+def md5_hierarchy_form(*, collection: str | None, patient_id: str | None,
+                       study_uid: str | None, series_uid: str | None) -> dict[str, str | None]:
+    """getMD5Hierarchy's form for one level; UsageError when the level is ambiguous.
+
+    The server evaluates series, study, patient, collection in turn and the last one
+    given wins (Collection alone runs whenever PatientID is empty), so exactly one level
+    is sent, plus Collection where the patient level needs it as its project.
+    """
+    levels = {"SeriesInstanceUID": series_uid, "StudyInstanceUID": study_uid,
+              "PatientID": patient_id}
+    named = [k for k, v in levels.items() if v]
+    if len(named) > 1 or (not named and not collection):
+        raise UsageError("md5_hierarchy: name exactly one of series_uid, study_uid, "
+                         "patient_id (with collection) or collection")
+    if patient_id and not collection:
+        raise UsageError("md5_hierarchy: patient_id needs its collection")
+    return {**levels, "Collection": collection if patient_id or not named else None}
 
 
 def _as_date(value: date) -> date:

@@ -224,9 +224,13 @@ def to_series_size(records: list[dict[str, Any]]) -> SeriesSize:
 
 
 def md5_text(body: bytes) -> str | None:
-    """A text/plain MD5 answer: 32 hex digits, or None when empty or malformed."""
-    text = body.decode("ascii", "replace").strip().lower()
-    return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
+    """A getMD5HashForImage answer as the server stores it, or None when empty or malformed.
+
+    Stored values may lack leading zeros (CTP) and are kept as sent, since the server's
+    MD5 hierarchy hashes them as stored; compare them with ``mirror.merkle.md5_equal``.
+    """
+    text = body.decode("ascii", "replace").strip()
+    return text if re.fullmatch(r"[0-9a-fA-F]{1,32}", text) else None
 
 
 def sop_uids(records: Iterable[Mapping[str, Any]]) -> list[str]:
@@ -255,3 +259,16 @@ def listing_extras(raw: Mapping[str, Any]) -> ListingExtras:
         data_description_uri=to_str(first(raw, "DataDescriptionURI", "CollectionURI",
                                           "Data Description URI")),
     )
+
+
+def md5_hierarchy_text(body: bytes) -> str:
+    """A getMD5Hierarchy answer: ``""`` (nothing known) or the bare hash.
+
+    The server renders ``%032x`` (32 lowercase hex digits); anything else that is not
+    empty is refused, so an HTML error page or a JSON-quoted value never passes as a hash.
+    """
+    text = body.decode("ascii", "replace")
+    if re.fullmatch(r"[0-9a-f]{1,32}", text) or text == "":
+        return text
+    raise ProtocolError(f"getMD5Hierarchy: not an MD5 hash: {snippet(body, 80)!r}",
+                        endpoint="getMD5Hierarchy", body=snippet(body))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
 from mirror.layout import instance_name, validate_uid
+from mirror.merkle import md5_equal
 from mirror.transfer.commit import start_writeback
 from mirror.transfer.zipcheck import (
     LICENSE,
@@ -28,6 +29,7 @@ from mirror.transfer.zipcheck import (
     ExtractResult,
     Plan,
     check_ratio,
+    listed_md5,
     parse_md5_csv,
     plan_entries,
     read_text,
@@ -74,8 +76,13 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
             for path in written:
                 path.unlink(missing_ok=True)
             raise
+    stored = {} if hashes is None else {
+        i.sop_uid: hashes.get(info.filename) for info, i in zip(plan.dicoms, instances,
+                                                                strict=True)}
+    unknown = tuple(sop for sop, md5 in stored.items() if listed_md5(md5) is None)
     return ExtractResult(instances, license_text, sum(i.size for i in instances),
-                         hashes is not None)
+                         hashes is not None and not unknown, unknown,
+                         {sop: md5 or None for sop, md5 in stored.items()})
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
@@ -176,10 +183,12 @@ def _extract_one(job: _Job, zf: zipfile.ZipFile, n: int,
     tmp = job.dest_dir / f".entry-{n}.part"
     job.written.append(tmp)
     size, md5, head = _copy_entry(zf, info, tmp, job.budget, job.limits)
-    if job.hashes is not None and job.hashes.get(name) != md5:
-        listed = job.hashes.get(name)
-        raise VerificationError(f"entry {name!r}: MD5 {md5}, {MD5_CSV} has {listed}"
-                                if listed else f"entry {name!r}: not listed in {MD5_CSV}")
+    if job.hashes is not None:
+        if name not in job.hashes:
+            raise VerificationError(f"entry {name!r}: not listed in {MD5_CSV}")
+        listed = listed_md5(job.hashes[name])  # None: an empty row, unknown
+        if listed is not None and not md5_equal(listed, md5):
+            raise VerificationError(f"entry {name!r}: MD5 {md5}, {MD5_CSV} has {listed}")
     uids = _entry_uids(head, size, tmp, name)
     check_uids(uids, series_uid=job.expected.series_uid, study_uid=job.expected.study_uid,
                what=f"entry {name!r}")

@@ -13,7 +13,7 @@ import stat
 import threading
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mirror.errors import HostileArchive, TruncatedArchive, VerificationError
 from mirror.verify import ExtractedInstance
@@ -21,7 +21,8 @@ from mirror.verify import ExtractedInstance
 MiB, GiB = 1 << 20, 1 << 30
 LICENSE, MD5_CSV = "LICENSE", "md5hashes.csv"
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
-_MD5_RE = re.compile(r"[0-9a-fA-F]{32}")
+#: A stored digest: CTP drops leading zeros, so 1 to 32 digits.
+_MD5_RE = re.compile(r"[0-9a-fA-F]{1,32}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,14 @@ class ExtractResult:
     instances: list[ExtractedInstance]
     license_text: str | None
     total_bytes: int  #: sum of the DICOM files' sizes (what FileSize counts)
-    md5_checked: bool  #: every file matched md5hashes.csv
+    md5_checked: bool  #: every file matched md5hashes.csv (none unknown)
+    #: SOP UIDs whose md5hashes.csv row had an empty hash: unknown, checked by count,
+    #: size and DICOM header only.
+    md5_unknown: tuple[str, ...] = ()
+    #: SOP UID -> the per-image MD5 exactly as the server stores it (md5hashes.csv), for
+    #: the getMD5Hierarchy computation; an empty field (a NULL in the server's database)
+    #: is None, a blank " " (what CTP stores without a digest) stays " ".
+    server_md5: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -186,15 +194,27 @@ def read_text(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: ExtractLimits)
 
 
 def parse_md5_csv(text: str) -> dict[str, str]:
-    """``Filename,MD5Hash`` rows -> {entry name: lowercase hex MD5}."""
+    """``Filename,MD5Hash`` rows -> {entry name: the MD5 as the server stores it}.
+
+    Values are kept as sent (no case change, no zero padding: the server's hierarchy
+    hashes them that way). An empty or blank value means "unknown", not an error; see
+    :func:`listed_md5`.
+    """
     rows = [r for r in csv.reader(text.splitlines()) if any(c.strip() for c in r)]
     if rows and [c.strip().lower() for c in rows[0]] == ["filename", "md5hash"]:
         rows = rows[1:]
     hashes: dict[str, str] = {}
     for row in rows:
-        if len(row) != 2 or not _MD5_RE.fullmatch(row[1].strip()):
+        if len(row) != 2 or not (_MD5_RE.fullmatch(row[1].strip()) or not row[1].strip()):
             raise VerificationError(f"{MD5_CSV}: malformed row {','.join(row)[:120]!r}")
-        name, md5 = row[0].strip(), row[1].strip().lower()
+        name, md5 = row[0].strip(), row[1]
         if hashes.setdefault(name, md5) != md5:
             raise VerificationError(f"{MD5_CSV}: conflicting hashes for {name!r}")
     return hashes
+
+
+def listed_md5(stored: str | None) -> str | None:
+    """A md5hashes.csv value -> the digest to verify against, or None when unknown."""
+    if stored is None or not stored.strip():
+        return None
+    return stored.strip()

@@ -18,6 +18,9 @@ KEYS = {"collection", "series_total", "done", "queued", "fetching", "failed", "r
         "bytes_on_disk", "instances", "last_poll", "last_poll_ok", "watermark",
         "last_reconcile", "last_poll_error"}
 STORAGE_KEYS = {"storage", "storage_waiting", "storage_error"}  # tests/hostile/test_enospc.py
+#: where a collection comes from and its MD5-hierarchy check (None until one ran)
+HASH_KEYS = {"source", "last_hash_check", "last_hash_check_changed", "hash_scrub_started",
+             "hash_scrub_changed"}
 POLLED = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
 
 
@@ -40,7 +43,8 @@ async def test_collect_counts_per_collection(catalog: Catalog, catalog_url: str)
     rows = await status.collect(catalog_url)
     assert [r["collection"] for r in rows] == ["COLL-A", "COLL-B"]
     a, b = rows
-    assert set(a) == KEYS | STORAGE_KEYS
+    assert set(a) == KEYS | STORAGE_KEYS | HASH_KEYS
+    assert {k: a[k] for k in HASH_KEYS} == dict.fromkeys(HASH_KEYS)
     assert {k: a[k] for k in KEYS - {"collection"}} == {
         "series_total": 5, "done": 2, "queued": 1, "fetching": 1, "failed": 1, "retired": 1,
         "bytes_on_disk": 4000, "instances": 4, "last_poll": POLLED.isoformat(),

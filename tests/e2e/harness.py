@@ -85,12 +85,18 @@ lease = "{lease}"
     return Mirror(config, root, catalog_url)
 
 
+def is_license(rel: Path) -> bool:
+    """``<Collection>/LICENSE``: the collection's license text kept from v4 ZIPs."""
+    return len(rel.parts) == 2 and rel.name == "LICENSE"
+
+
 def archive_files(root: Path) -> dict[str, tuple[int, str]]:
-    """Relative path -> (size, md5) of every file under root, staging excluded."""
+    """Relative path -> (size, md5) of every file under root, staging and licenses excluded."""
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and rel.parts[0] != ".staging" and not is_collection_ledger(rel):
+        if (path.is_file() and rel.parts[0] != ".staging" and not is_collection_ledger(rel)
+                and not is_license(rel)):
             data = path.read_bytes()
             out[str(rel)] = (len(data), hashlib.md5(data).hexdigest())
     return out
@@ -148,7 +154,7 @@ def _archive_files_tolerant(root: Path) -> dict[str, tuple[int, str]]:
             dirs[:] = [d for d in dirs if d != ".staging"]
         for name in files:
             path = Path(top, name)
-            if is_collection_ledger(path.relative_to(root)):
+            if is_collection_ledger(path.relative_to(root)) or is_license(path.relative_to(root)):
                 continue
             try:
                 data = path.read_bytes()

@@ -108,7 +108,7 @@ def test_daemon_serves_health_and_metrics_and_follows_releases(
         assert 'tcia_mirror_series{collection="' in metrics
         assert "tcia_mirror_bytes_committed_total" in metrics
         assert "tcia_mirror_last_successful_poll_timestamp_seconds" in metrics
-        assert 'tcia_mirror_requests_total{endpoint="getImageWithMD5Hash",status="200"}' in metrics
+        assert 'tcia_mirror_requests_total{endpoint="getImage",status="200"}' in metrics
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     assert_archive_matches(mirror.root, simulator.ground_truth())
@@ -131,11 +131,11 @@ def test_healthz_is_503_with_a_reason_when_polls_fail(tmp_path: Path, simulator:
 def test_sigterm_during_downloads_exits_zero_and_next_start_completes(
         tmp_path: Path, simulator: Any, catalog_url: str) -> None:
     port = free_port()
-    simulator.add_fault("getImageWithMD5Hash", "slow", bytes_per_second=20_000)
+    simulator.add_fault("getImage", "slow", bytes_per_second=20_000)
     mirror = daemon_mirror(tmp_path, simulator, catalog_url, port=port)
     with running(mirror.popen("daemon")) as proc:
         wait_for("downloads in flight", lambda: simulator.stats()["requests"].get(
-            "nbia-v4:getImageWithMD5Hash", 0) >= 2)
+            "nbia-v4:getImage", 0) >= 2)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
     truth = simulator.ground_truth()
@@ -159,7 +159,7 @@ def test_daemon_and_three_workers_share_a_postgres_catalog(
 
 def _three_workers(tmp_path: Path, simulator: Any, postgres_url: str) -> None:
     port = free_port()
-    simulator.add_fault("getImageWithMD5Hash", "slow", bytes_per_second=100_000)
+    simulator.add_fault("getImage", "slow", bytes_per_second=100_000)
     mirror = daemon_mirror(tmp_path, simulator, postgres_url, port=port, workers=2,
                            lease="2s")
     procs: list[subprocess.Popen[str]] = []

@@ -99,7 +99,8 @@ def test_transient_faults_converge(mirror: Mirror, sim: SimulatorHandle) -> None
     statuses = sim.stats()["statuses"]
     assert statuses.get("429") and statuses.get("503") and statuses.get("500")
     # every fault fired on its own series' requests: counted faults are used up
-    assert [f for f in sim.faults() if f["endpoint"] == "getImageWithMD5Hash"] == []
+    # (v4 verifies through getImage?IncludeMD5=Yes)
+    assert [f for f in sim.faults() if f["endpoint"] == "getImage"] == []
 
 
 #: (kind, params, what the recorded error must say) of faults that never go away.

@@ -63,12 +63,12 @@ async def test_expiry_then_refresh(secured: SimulatorHandle) -> None:
     # v4 metadata swallows the UnauthorizedException into an empty result.
     meta = await fetch(secured.base_url("nbia-v4") + "/getSeries", headers=auth)
     assert (meta.status, meta.body) == (200, b"")
-    status, fresh = await _token(secured, grant_type="refresh_token",
+    status, fresh = await _token(secured, grant_type="refresh_token", client_id="nbia",
                                  refresh_token=body["refresh_token"])
     assert status == 200
     auth = {"Authorization": f"Bearer {fresh['access_token']}"}
     assert (await fetch(url, SeriesInstanceUID=uid, headers=auth)).status == 200
-    reused, _ = await _token(secured, grant_type="refresh_token",
+    reused, _ = await _token(secured, grant_type="refresh_token", client_id="nbia",
                              refresh_token=body["refresh_token"])
     assert reused == 400
 
@@ -104,3 +104,22 @@ async def test_v3_api_key(sim_data_dir: Path) -> None:
         assert (ok.status, json.loads(ok.body)) == (200, [{"Collection": "SIM-LUNG"}])
         assert (await fetch(url, api_key="k3y")).status == 200
         assert (await fetch(sim.base_url("nbia-v1") + "/getCollectionValues")).status == 200
+
+
+@pytest.mark.parametrize("client_id", ["NBIA", "nbia-stage", "", None])
+async def test_refresh_needs_the_keycloak_client_id(secured: SimulatorHandle,
+                                                    client_id: str | None) -> None:
+    # The password grant ignores client_id (the server substitutes its own client) ...
+    form = {"grant_type": "password", "username": "alice", "password": "s3cret"}
+    status, body = await _token(secured, **form, **({} if client_id is None
+                                                     else {"client_id": client_id}))
+    assert status == 200
+    # ... the refresh grant reaches Keycloak as sent: only "nbia" (case-sensitive) works.
+    refresh = {"grant_type": "refresh_token", "refresh_token": body["refresh_token"]}
+    status, err = await _token(secured, **refresh, **({} if client_id is None
+                                                      else {"client_id": client_id}))
+    assert (status, err["error"]) == (401, "invalid_client")
+    status, _ = await _token(secured, **refresh, client_id="nbia")
+    assert status == 200
+    assert secured.sim.tokens.history == [("password", 200), ("refresh_token", 401),
+                                          ("refresh_token", 200)]

@@ -83,8 +83,14 @@ async def test_contents_by_name(simulator: SimulatorHandle) -> None:
                                    name=name)).body)
     assert [r["SeriesInstanceUID"] for r in rows] == list(uids)
     assert list(rows[0])[-1] == "Date Released"
-    v3 = json.loads((await fetch(simulator.base_url("v3") + "/ContentsByName", name=name)).body)
-    assert len(v3) == len(uids)
+    as_csv = json.loads((await fetch(simulator.base_url("nbia-v1") + "/getContentsByName",
+                                     name=name, format="csv")).body)
+    assert as_csv == rows  # no format parameter: always JSON
+    # Neither v3 nor v4 has shared lists (tcia-api-v4.md section 8).
+    assert (await fetch(simulator.base_url("v3") + "/ContentsByName", name=name)).status == 404
+    v4 = await fetch(simulator.base_url("nbia-v4") + "/getContentsByName", name=name)
+    assert (v4.status, v4.text) == (500, "Server was not able to process your request\n"
+                                         "HTTP 404 Not Found")
     unknown = await fetch(simulator.base_url("nbia-v1") + "/getContentsByName", name="nbia-0")
     assert (unknown.status, unknown.body) == (200, b"")
 

@@ -163,3 +163,37 @@ async def test_token_answer_without_access_token() -> None:
     with pytest.raises(Exception, match="without an access_token") as info:
         await auth.headers()
     assert "r-SECRET" not in str(info.value)
+
+
+async def test_refresh_grant_sends_the_keycloak_client_id(serve) -> None:
+    server = TokenServer()
+    base = await serve(server.routes())
+    async with client(base, username="alice", password=PASSWORD,
+                      token_url=base.replace("/api", "/oauth/token")) as c:
+        assert await c.get_collection_values() == ["A"]
+        server.issued += 1  # t1 revoked: the client refreshes
+        assert await c.get_collection_values() == ["A"]
+    # Lower case: Keycloak client ids are case-sensitive and a refresh is passed through.
+    assert [(g["grant_type"], g["client_id"]) for g in server.grants] == [
+        ("password", "NBIA"), ("refresh_token", "nbia")]
+
+
+async def test_token_refresh_against_the_simulator(sim_data_dir) -> None:
+    from mirror.simulator.testing import start_simulator
+
+    with start_simulator(sim_data_dir, auth=True, users={"alice": PASSWORD}) as sim:
+        uid = next(iter(sim.ground_truth()))
+        async with client(sim.base_url("nbia-v4"), api="nbia-v4", username="alice",
+                          password=PASSWORD, token_url=sim.token_url) as c:
+            assert await c.get_series_size(uid)
+            sim.expire_tokens()
+            chunks: list[bytes] = []
+
+            class Sink:
+                def write(self, chunk: bytes) -> None:
+                    chunks.append(chunk)
+
+            assert await c.download_image(uid, Sink()) > 0  # 401, refresh, retry
+            assert b"".join(chunks)[:2] == b"PK"
+        # The refresh was accepted: no second password login was needed.
+        assert sim.sim.tokens.history == [("password", 200), ("refresh_token", 200)]

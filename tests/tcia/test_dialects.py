@@ -11,23 +11,30 @@ from mirror.tcia.dialects import NBIA_V1, NBIA_V4, V3
 
 @pytest.mark.parametrize(("dialect", "canonical", "wire"), [
     (V3, "getPatientByCollectionAndModality", "PatientsByModality"),
-    (V3, "getContentsByName", "ContentsByName"),
     (V3, "getSeries", "getSeries"),
     (NBIA_V1, "getPatientByCollectionAndModality", "getPatientByCollectionAndModality"),
     (NBIA_V1, "getContentsByName", "getContentsByName"),
     (NBIA_V1, "getSeriesMetaData", "getSeriesMetaData"),
     (NBIA_V4, "getSeriesMetaData", "getSeriesMetadata"),
     (NBIA_V4, "getImageWithMD5Hash", "getImageWithMD5Hash"),
+    (NBIA_V4, "getMD5Hierarchy", "getMD5Hierarchy"),
 ])
 def test_wire_names(dialect: dialects.Dialect, canonical: str, wire: str) -> None:
     assert dialects.wire_name(dialect, canonical) == wire
 
 
 @pytest.mark.parametrize("canonical", ["getImageWithMD5Hash", "getSeriesMetaData",
-                                       "getUpdatedSeries"])
+                                       "getUpdatedSeries", "getContentsByName",
+                                       "getMD5Hierarchy"])
 def test_v3_lacks_nbia_only_endpoints(canonical: str) -> None:
     with pytest.raises(UsageError, match=f"v3 API has no {canonical}"):
         dialects.wire_name(V3, canonical)
+
+
+def test_md5_hierarchy_is_v4_only_and_posted() -> None:
+    with pytest.raises(UsageError, match="nbia-v1 API has no getMD5Hierarchy"):
+        dialects.wire_name(NBIA_V1, "getMD5Hierarchy")
+    assert "getMD5Hierarchy" in NBIA_V4.post
 
 
 def test_md5_availability() -> None:

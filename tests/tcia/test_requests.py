@@ -48,7 +48,7 @@ CALLS = [
                                                       "fromDate": "03-01-2024",
                                                       "PatientID": "P1"})}),
     ("get_contents_by_name", ("cart",), {
-        "v3": ("ContentsByName", {"name": "cart", "format": "json"}),
+        # v3 never had shared lists (tcia-api-v4.md section 8): refused before the wire.
         "nbia-v1": ("getContentsByName", {"name": "cart"}),
         "nbia-v4": ("getContentsByName", {"name": "cart"})}),
     ("get_series", ("C", None, "1.2"), {
@@ -87,3 +87,24 @@ async def test_md5_download_needs_an_nbia_dialect(serve) -> None:
         assert not c.has_md5 and c.api == "v3"
         with pytest.raises(UsageError, match="getImageWithMD5Hash"):
             await c.download_image("1.2", bytearray(), md5=True)
+
+
+@pytest.mark.parametrize(("api", "md5", "new_names", "expected"), [
+    # v4: one getImage with IncludeMD5 (LICENSE first, md5hashes.csv last), not the
+    # LICENSE-less getImageWithMD5Hash; NewFileNames so a NULL digest cannot cut it short.
+    ("nbia-v4", True, False, ("getImage", {"SeriesInstanceUID": "1.2", "IncludeMD5": "Yes",
+                                           "NewFileNames": "Yes"})),
+    ("nbia-v4", True, True, ("getImage", {"SeriesInstanceUID": "1.2", "IncludeMD5": "Yes",
+                                          "NewFileNames": "Yes"})),
+    ("nbia-v4", False, False, ("getImage", {"SeriesInstanceUID": "1.2"})),
+    ("nbia-v1", True, False, ("getImageWithMD5Hash", {"SeriesInstanceUID": "1.2"})),
+    ("nbia-v1", False, True, ("getImage", {"SeriesInstanceUID": "1.2",
+                                           "NewFileNames": "Yes"})),
+])
+async def test_series_zip_request(serve, api: str, md5: bool, new_names: bool,
+                                  expected: tuple[str, dict[str, str]]) -> None:
+    recorder = Recorder()
+    base = await serve({"/api/{name}": recorder.handler})
+    async with client(base, api=api) as c:
+        await c.download_image("1.2", bytearray(), md5=md5, new_file_names=new_names)
+    assert [call[1:] for call in recorder.calls] == [expected]
