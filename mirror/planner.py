@@ -36,6 +36,9 @@ class Plan:
     bytes_to_fetch: int = 0
     #: retirements refused because they exceeded max_delete_fraction
     retire_held_back: int = 0
+    #: listing rows recorded as failed (a bad field) and rows skipped (no valid series UID)
+    bad_rows: int = 0
+    skipped_rows: int = 0
 
     def merge(self, other: Plan) -> Plan:
         return Plan(
@@ -46,6 +49,8 @@ class Plan:
             unchanged=self.unchanged + other.unchanged,
             bytes_to_fetch=self.bytes_to_fetch + other.bytes_to_fetch,
             retire_held_back=self.retire_held_back + other.retire_held_back,
+            bad_rows=self.bad_rows + other.bad_rows,
+            skipped_rows=self.skipped_rows + other.skipped_rows,
         )
 
     def summary(self) -> dict[str, int]:
@@ -53,6 +58,7 @@ class Plan:
             "add": len(self.add), "refetch": len(self.refetch), "repair": len(self.repair),
             "retire": len(self.retire), "unchanged": self.unchanged,
             "bytes": self.bytes_to_fetch, "retire_held_back": self.retire_held_back,
+            "bad_rows": self.bad_rows, "skipped_rows": self.skipped_rows,
         }
 
 

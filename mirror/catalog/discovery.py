@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mirror.catalog import models
 from mirror.catalog.records import CollectionInfo, SeriesSnapshot
 from mirror.catalog.store import CHUNK, Store, chunked, guarded, utcnow
-from mirror.domain import Event, RemoteSeries, SeriesState
+from mirror.domain import Event, RemoteSeries, SeriesState, transition
 
 C, P, ST, S = models.collections, models.patients, models.studies, models.series
 
@@ -70,6 +70,25 @@ class DiscoveryOps(Store):
         async with self._write() as conn:
             for chunk in chunked(unique):
                 new += await self._upsert_chunk(conn, chunk, now)
+        return new
+
+    async def record_unusable(self, records: Sequence[RemoteSeries]) -> int:
+        """Record listing rows that cannot be fetched (``problem`` set) as failed for good,
+        with the problem as their last error; a known series still queued fails too
+        (one being fetched or already done keeps its state). Returns how many were new.
+        """
+        unique = list({r.series_uid: r for r in records}.values())
+        failed = transition(SeriesState.QUEUED, Event.GIVE_UP)
+        new = 0
+        async with self._write() as conn:
+            for chunk in chunked(unique):
+                new += await self._upsert_chunk(conn, chunk, utcnow(), failed=True)
+            for r in unique:  # rare rows, each with its own reason: one statement each
+                await conn.execute(
+                    update(S).where(S.c.series_uid == r.series_uid,
+                                    S.c.state.in_([SeriesState.QUEUED, failed]))
+                    .values(state=failed, last_error=f"bad listing row: {r.problem}",
+                            next_attempt_at=None, queue_reason=None))
         return new
 
     async def series_snapshot(
@@ -142,13 +161,14 @@ class DiscoveryOps(Store):
 
     async def _upsert_chunk(
         self, conn: AsyncConnection, chunk: Sequence[RemoteSeries], now: datetime,
+        *, failed: bool = False,
     ) -> int:
         coll = await self._ids_of_collections(conn, {r.collection for r in chunk})
         patient_ids = await self._ids_of_patients(
             conn, {(coll[r.collection], r.patient_id) for r in chunk})
         study_ids = await self._ids_of_studies(
             conn, {r.study_uid: patient_ids[coll[r.collection], r.patient_id] for r in chunk})
-        rows = [_series_values(r, coll[r.collection], study_ids[r.study_uid], now)
+        rows = [_series_values(r, coll[r.collection], study_ids[r.study_uid], now, failed)
                 for r in chunk]
         known = await self._remote_metadata(conn, [row["series_uid"] for row in rows])
         # A re-listing mostly repeats what we have: rewriting identical rows would only
@@ -200,7 +220,12 @@ class DiscoveryOps(Store):
         return ids
 
 def _series_values(r: RemoteSeries, collection_id: int, study_ref: int, now: datetime,
-                   ) -> dict[str, Any]:
+                   failed: bool = False) -> dict[str, Any]:
+    if failed:  # inserted straight as failed (QUEUED -> FAILED, see record_unusable)
+        return {**_series_values(r, collection_id, study_ref, now),
+                "state": transition(SeriesState.QUEUED, Event.GIVE_UP),
+                "next_attempt_at": None, "queue_reason": None,
+                "last_error": f"bad listing row: {r.problem}"}
     return {
         "series_uid": r.series_uid, "collection_id": collection_id, "study_ref": study_ref,
         "modality": r.modality, "image_count": r.image_count, "file_size": r.file_size,

@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirror.domain import Uid
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
-from mirror.layout import instance_name, validate_uid
+from mirror.layout import instance_name
 from mirror.transfer.commit import start_writeback
 from mirror.transfer.zipcheck import (
     LICENSE,
@@ -53,8 +54,8 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
     Raises TruncatedArchive, HostileArchive or VerificationError; on any error the files
     this call wrote are removed again.
     """
-    validate_uid(expected.series_uid)
-    validate_uid(expected.study_uid)
+    Uid(expected.series_uid)
+    Uid(expected.study_uid)
     with _open_zip(zip_path) as zf:
         plan = plan_entries(zf.infolist(), expected, limits)
         license_text = read_text(zf, plan.license, limits) if plan.license else None
@@ -183,7 +184,7 @@ def _extract_one(job: _Job, zf: zipfile.ZipFile, n: int,
     uids = _entry_uids(head, size, tmp, name)
     check_uids(uids, series_uid=job.expected.series_uid, study_uid=job.expected.study_uid,
                what=f"entry {name!r}")
-    final = job.dest_dir / instance_name(uids.sop_uid)
+    final = job.dest_dir / instance_name(Uid(uids.sop_uid))  # checked by check_uids
     _replace(tmp, final)
     job.written.append(final)
     return ExtractedInstance(uids.sop_uid, final.name, size, md5)
@@ -271,7 +272,7 @@ def store_single_instance(src_path: Path, dest_dir: Path, *, expected_series_uid
     *md5* is the digest computed while streaming (e.g. ``HashingFile.md5``); if absent the
     file is read again to compute it.
     """
-    validate_uid(expected_sop_uid)
+    Uid(expected_sop_uid)
     uids = read_dicom_uids(src_path, label=f"SOP {expected_sop_uid}")
     check_uids(uids, series_uid=expected_series_uid, study_uid=expected_study_uid,
                sop_uid=expected_sop_uid, what=f"SOP {expected_sop_uid}")
@@ -281,6 +282,6 @@ def store_single_instance(src_path: Path, dest_dir: Path, *, expected_series_uid
     except OSError as exc:
         raise StorageError(f"cannot store {src_path}: {exc}") from exc
     digest = md5 or file_md5(src_path)
-    final = dest_dir / instance_name(uids.sop_uid)
+    final = dest_dir / instance_name(Uid(uids.sop_uid))
     _replace(src_path, final)
     return ExtractedInstance(uids.sop_uid, final.name, size, digest)
