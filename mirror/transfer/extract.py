@@ -57,7 +57,8 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
     Uid(expected.series_uid)
     Uid(expected.study_uid)
     with _open_zip(zip_path) as zf:
-        plan = plan_entries(zf.infolist(), expected, limits)
+        archive_bytes = _size_of(zip_path)
+        plan = plan_entries(zf.infolist(), expected, limits, archive_bytes)
         license_text = read_text(zf, plan.license, limits) if plan.license else None
         hashes = parse_md5_csv(read_text(zf, plan.md5_csv, limits)) if plan.md5_csv else None
         if expected.md5_source and hashes is None:
@@ -69,7 +70,7 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
         written: list[Path] = []
         try:
             instances = _extract_dicoms(zf, plan.dicoms, dest_dir, expected, limits, hashes,
-                                        written)
+                                        written, archive_bytes)
             _check_totals(instances, plan, expected, hashes)
         except BaseException:
             for path in written:
@@ -77,6 +78,13 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
             raise
     return ExtractResult(instances, license_text, sum(i.size for i in instances),
                          hashes is not None)
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
@@ -117,14 +125,15 @@ class _FirstFailure:
 
 def _extract_dicoms(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], dest_dir: Path,
                     expected: ExpectedSeries, limits: ExtractLimits,
-                    hashes: dict[str, str] | None, written: list[Path]) -> list[ExtractedInstance]:
+                    hashes: dict[str, str] | None, written: list[Path],
+                    archive_bytes: int | None = None) -> list[ExtractedInstance]:
     """Extract in up to EXTRACT_THREADS lanes, each with its own handle on the archive.
 
     zlib, MD5 and write() release the GIL, so one big series uses several cores;
     results and the first error (in entry order) come out as if it ran in one thread.
     """
     job = _Job(Path(zf.filename or ""), dest_dir, expected, limits, hashes,
-               Budget(limits.total_cap(expected)), written, _FirstFailure())
+               Budget(limits.total_cap(expected, archive_bytes)), written, _FirstFailure())
     lanes = max(1, min(EXTRACT_THREADS, os.cpu_count() or 1, len(infos) // MIN_LANE_ENTRIES))
     numbered = list(enumerate(infos))
     if lanes == 1:
