@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mirror.catalog import models
@@ -15,6 +15,10 @@ from mirror.catalog.store import CHUNK, Store, chunked, guarded, utcnow
 from mirror.domain import Event, RemoteSeries, SeriesState, transition
 
 C, P, ST, S = models.collections, models.patients, models.studies, models.series
+
+#: last_error of a series failed for its listing row: only a better row revives it
+#: (upsert_series), never a blind retry (requeue), which would fetch it with bad data.
+BAD_ROW = "bad listing row: "
 
 #: Upstream metadata refreshed by every listing (state and local columns are not).
 _REMOTE_COLUMNS = (
@@ -67,9 +71,15 @@ class DiscoveryOps(Store):
         unique = list({r.series_uid: r for r in records}.values())  # last listing wins
         new = 0
         now = utcnow()
+        where, queued = guarded(Event.DISCOVER)
         async with self._write() as conn:
             for chunk in chunked(unique):
                 new += await self._upsert_chunk(conn, chunk, now)
+                await conn.execute(  # a series failed for a bad row is listed well again
+                    update(S).where(self._one_of(S.c.series_uid, [r.series_uid for r in chunk]),
+                                    where, _failed_for_row())
+                    .values(state=queued, attempts=0, next_attempt_at=now,
+                            queue_reason="listing row fixed", last_error=None))
         return new
 
     async def record_unusable(self, records: Sequence[RemoteSeries]) -> int:
@@ -87,7 +97,7 @@ class DiscoveryOps(Store):
                 await conn.execute(
                     update(S).where(S.c.series_uid == r.series_uid,
                                     S.c.state.in_([SeriesState.QUEUED, failed]))
-                    .values(state=failed, last_error=f"bad listing row: {r.problem}",
+                    .values(state=failed, last_error=BAD_ROW + (r.problem or ""),
                             next_attempt_at=None, queue_reason=None))
         return new
 
@@ -118,6 +128,7 @@ class DiscoveryOps(Store):
         worker's result then sends it back to the queue instead of marking it done.
         """
         where, new_state = guarded(Event.DISCOVER)
+        where = where & ~_failed_for_row()
         values = {
             "state": new_state, "attempts": 0, "next_attempt_at": utcnow(),
             "queue_reason": reason[:64], "repair": repair, "last_error": None,
@@ -219,13 +230,18 @@ class DiscoveryOps(Store):
             ids = dict((await conn.execute(query)).all())
         return ids
 
+def _failed_for_row() -> Any:
+    error = func.coalesce(S.c.last_error, "")  # NULL would make NOT(...) NULL, not true
+    return (S.c.state == SeriesState.FAILED) & error.startswith(BAD_ROW, autoescape=True)
+
+
 def _series_values(r: RemoteSeries, collection_id: int, study_ref: int, now: datetime,
                    failed: bool = False) -> dict[str, Any]:
     if failed:  # inserted straight as failed (QUEUED -> FAILED, see record_unusable)
         return {**_series_values(r, collection_id, study_ref, now),
                 "state": transition(SeriesState.QUEUED, Event.GIVE_UP),
                 "next_attempt_at": None, "queue_reason": None,
-                "last_error": f"bad listing row: {r.problem}"}
+                "last_error": BAD_ROW + (r.problem or "")}
     return {
         "series_uid": r.series_uid, "collection_id": collection_id, "study_ref": study_ref,
         "modality": r.modality, "image_count": r.image_count, "file_size": r.file_size,

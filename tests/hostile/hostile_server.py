@@ -13,6 +13,9 @@ import asyncio
 import hashlib
 import io
 import re
+import resource
+import subprocess
+import sys
 import threading
 import zipfile
 from collections import Counter
@@ -26,7 +29,7 @@ from aiohttp import web
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
-from tests.e2e.harness import Mirror, write_mirror
+from tests.e2e.harness import Mirror, clean_env, write_mirror
 
 UID_ROOT = "1.2.826.0.1.3680043.8.498.77"
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")  # (not mirror's own: this must run against any version)
@@ -46,12 +49,32 @@ def dicom_bytes(sop_uid: str, series_uid: str, study_uid: str, *, pixels: int = 
     ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
     ds.PatientID, ds.Modality = "HOSTILE", "CT"
-    ds.Rows, ds.Columns = 1, pixels // 2
+    ds.Rows, ds.Columns = 1, max(pixels // 2, 1)
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = hashlib.sha256(sop_uid.encode()).digest() * (pixels // 32)
+    if pixels:  # pixels=0: no PixelData element (a caller appends its own)
+        ds.PixelData = hashlib.sha256(sop_uid.encode()).digest() * (pixels // 32)
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def bomb_zip(series: FakeSeries, zero_bytes: list[int], *,
+             method: int = zipfile.ZIP_DEFLATED) -> bytes:
+    """A ZIP of valid DICOM files of *series* whose pixel data are *zero_bytes* zeros each:
+    tiny on the wire, huge inflated. Streamed, so the test never holds the inflated bytes."""
+    out = io.BytesIO()
+    chunk = bytes(1 << 20)
+    template = f"{series.series_uid}.{100000}"
+    first = dicom_bytes(template, series.series_uid, series.study_uid, pixels=0)
+    with zipfile.ZipFile(out, "w", compression=method) as zf:
+        for i, size in enumerate(zero_bytes):
+            sop = f"{series.series_uid}.{100000 + i}"  # same length: the header stays valid
+            head = first.replace(template.encode(), sop.encode())
+            with zf.open(f"1-{i + 1:05d}.dcm", "w", force_zip64=size > 1 << 30) as f:
+                f.write(head + b"\xe0\x7f\x10\x00OB\x00\x00" + size.to_bytes(4, "little"))
+                for start in range(0, size, len(chunk)):
+                    f.write(chunk[:min(len(chunk), size - start)])
     return out.getvalue()
 
 
@@ -223,6 +246,19 @@ def mirror_for(tmp: Path, server: HostileServer, *, collections: list[str] | Non
                         collections=collections or ["HOSTILE"],
                         catalog_url=f"sqlite+aiosqlite:///{box / 'catalog.db'}",
                         workers=2, verify=verify, layout=layout, extra=extra)
+
+
+def run_limited(mirror: Mirror, *args: str, max_file_bytes: int,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with RLIMIT_FSIZE: no file it writes may grow past *max_file_bytes*
+    (a write beyond fails with EFBIG), so a bomb cannot fill the test machine's disk."""
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    return subprocess.run(
+        [sys.executable, "-m", "mirror", *args, "--config", str(mirror.config)],
+        capture_output=True, text=True, timeout=timeout, cwd=mirror.config.parent,
+        env=clean_env(), preexec_fn=limit)  # setrlimit only: safe before exec
 
 
 def snapshot_files(top: Path) -> set[Path]:
