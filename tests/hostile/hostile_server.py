@@ -34,8 +34,8 @@ from tests.e2e.harness import Mirror, clean_env, write_mirror
 UID_ROOT = "1.2.826.0.1.3680043.8.498.77"
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")  # (not mirror's own: this must run against any version)
 V4 = "/nbia-api/services/v4"
-#: (request) -> response: a test's own answer for one endpoint, replacing the default.
-Handler = Callable[[web.Request], web.StreamResponse]
+#: (request) -> response: a test's own answer for one endpoint; None: the default answer.
+Handler = Callable[[web.Request], web.StreamResponse | None]
 
 
 def dicom_bytes(sop_uid: str, series_uid: str, study_uid: str, *, pixels: int = 512) -> bytes:
@@ -151,8 +151,8 @@ class HostileServer:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         endpoint = request.match_info["endpoint"]
         self.requests[endpoint] += 1
-        if endpoint in self.handlers:
-            return self.handlers[endpoint](request)
+        if endpoint in self.handlers and (answer := self.handlers[endpoint](request)):
+            return answer
         q = request.query
         if endpoint == "getSeries":
             return web.json_response(self._rows(q))
