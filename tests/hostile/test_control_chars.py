@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from mirror.domain import printable
 from tests.e2e.harness import catalog_series, clean_env
 from tests.hostile.hostile_server import FakeSeries, HostileServer, mirror_for, serve
 
@@ -50,7 +49,8 @@ def test_query_escapes_control_characters(tmp_path: Path, server: HostileServer,
         assert json.loads(proc.stdout)[0]["SeriesDescription"] == HOSTILE
         assert json.loads(proc.stdout)[0]["Key\x1b[8m"] == "v\x07"
     else:
-        assert printable(HOSTILE) in proc.stdout  # shown, visibly escaped
+        assert "\\x1b]0;PWNED\\x07" in proc.stdout  # shown, visibly escaped
+        assert "\\u202eDENWP" in proc.stdout
 
 
 def _run_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
