@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from mirror.errors import MirrorError
 from tests.e2e.harness import catalog_series
+from tests.e2e.test_daemon import free_port, http_get, running, wait_for
 from tests.hostile.hostile_server import (
     FakeSeries,
     HostileServer,
@@ -109,3 +112,33 @@ def test_rows_that_cannot_be_keyed_are_skipped_and_counted(tmp_path: Path,
     assert proc.stderr.count("row skipped") == len(UNKEYABLE)
     assert set(catalog_series(mirror.catalog_url)) == {good.series_uid}
     assert stored_sops(mirror.root) == {s for s, _ in good.instances}
+
+
+def test_daemon_survives_bad_rows(tmp_path: Path, server: HostileServer) -> None:
+    good = FakeSeries.make(1)
+    bad = [FakeSeries.make(10 + i, row=fields) for i, (fields, _) in enumerate(BAD_ROWS.values())]
+    server.series = [*bad, good]
+    server.extra_rows = UNKEYABLE
+    port = free_port()
+    mirror = mirror_for(tmp_path, server, extra=f'poll_interval = "2s"\n[daemon]\n'
+                                                f'listen = "127.0.0.1:{port}"\n'
+                                                f'shutdown_timeout = "5s"\n')
+    with running(mirror.popen("daemon")) as proc:
+        def settled() -> bool:
+            try:
+                rows = catalog_series(mirror.catalog_url)
+            except MirrorError:  # the daemon is still creating the catalog
+                return False
+            return (rows.get(good.series_uid) is not None
+                    and rows[good.series_uid].state == "done"
+                    and all(rows.get(s.series_uid) is not None
+                            and rows[s.series_uid].state == "failed" for s in bad))
+
+        wait_for("good series done, bad ones failed", settled)
+        polls = server.requests["getSeries"]
+        wait_for("another poll", lambda: server.requests["getSeries"] + server.requests[
+            "NewPatientsInCollection"] > polls)
+        status, _ = http_get(f"http://127.0.0.1:{port}/healthz")
+        assert status == 200 and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
