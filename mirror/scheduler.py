@@ -6,6 +6,7 @@ mid-poll re-asks the same window next time.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -100,8 +101,8 @@ async def _incremental_listing(client: Any, collection: str, since: Any,
         seen_studies.add(study.study_uid)
         for record in await client.get_series(study_uid=study.study_uid,
                                               on_reject=on_reject):
-            if _in_collection(record, collection):
-                yield record
+            if _in_collection(record, collection):  # stored under the name it was asked by
+                yield dataclasses.replace(record, collection=collection)
     for patient in patients:
         if patient.patient_id in covered:
             continue
