@@ -91,7 +91,9 @@ def series_component(info: DescriptiveInfo, series_uid: Uid) -> PathName:
 
 
 def _text_part(value: object) -> str:
-    text = value.strip() if isinstance(value, str) else ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    text = value.strip() if isinstance(value, str) else ""  # a list or dict is no name
     return "" if text == "null" else text
 
 

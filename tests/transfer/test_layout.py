@@ -143,3 +143,33 @@ def test_new_staging_dirs_are_unique_and_under_staging(tmp_path: Path) -> None:
     assert first.name.startswith("1.2.3.")
     with pytest.raises(InvalidUid):
         layout.new_staging_dir(tmp_path, Uid("../x"))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: layout.series_dir(ROOT, "C", PathName("P"), Uid("1.2"), Uid("1.3")),
+    lambda: layout.series_dir(ROOT, PathName("C"), "P", Uid("1.2"), Uid("1.3")),
+    lambda: layout.series_dir(ROOT, PathName("C"), PathName("P"), "1.2", Uid("1.3")),
+    lambda: layout.series_dir(ROOT, PathName("C"), PathName("P"), Uid("1.2"), "1.3"),
+    lambda: layout.instance_name("1.2.3"),
+    lambda: layout.staging_part(ROOT, "../../x"),
+    lambda: layout.new_staging_dir(ROOT, "1.2.3"),
+    lambda: layout.study_component(DescriptiveInfo(), "1.2"),
+], ids=["collection", "patient", "study", "series", "instance", "staging part",
+        "staging dir", "study component"])
+def test_layout_refuses_raw_server_strings(call: Any) -> None:
+    """Structural: a path is built only from values validated where the wire is parsed."""
+    with pytest.raises(TypeError, match="validated at the wire"):
+        call()
+
+
+def test_staging_part_is_inside_its_directory(tmp_path: Path) -> None:
+    assert layout.staging_part(tmp_path, Uid("1.2.3")) == tmp_path / "1.2.3.part"
+    with pytest.raises(InvalidUid):
+        layout.staging_part(tmp_path, Uid("../../x"))
+
+
+def test_descriptive_names_from_numbers_and_junk() -> None:
+    info = DescriptiveInfo(study_id=42, study_description=["x"],  # type: ignore[arg-type]
+                           series_description={"a": 1})  # type: ignore[arg-type]
+    assert layout.study_component(info, Uid("1.2.12345")) == "42-12345"
+    assert layout.series_component(info, Uid("1.3.67890")) == "67890"
