@@ -1,13 +1,125 @@
-"""Value types shared by every layer: remote records, series states and their transitions."""
+"""Value types shared by every layer: remote records, series states and their transitions.
+
+Server text becomes a path only through :class:`Uid` and :class:`PathName`, the one
+validation point: their constructors are the only way to make one, and
+:mod:`mirror.layout` accepts nothing else. :func:`printable` makes server text safe to show.
+"""
 
 from __future__ import annotations
 
 import enum
+import hashlib
+import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from mirror.errors import IllegalTransition
+from mirror.errors import IllegalTransition, InvalidUid
+
+#: DICOM UID syntax (PS3.5 §9.1); [0-9] rather than \d so that no non-ASCII digit passes.
+UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
+UID_MAX_LEN = 64
+#: Longest safe component in UTF-8 bytes (well below NAME_MAX = 255, leaving room for suffixes).
+MAX_COMPONENT_BYTES = 100
+_HASH_LEN = 12
+#: A changed name always ends with this suffix and an unchanged one never does, so an
+#: unchanged name cannot collide with a changed one; changed ones differ by their hash.
+_SUFFIX_RE = re.compile(rf"~[0-9a-f]{{{_HASH_LEN}}}\Z")
+#: Unicode categories that never go into a path: controls, surrogates (not encodable),
+#: line and paragraph separators.
+_BAD_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+#: Shown escaped: controls (ESC, C1 CSI), format characters (bidi overrides), separators.
+_UNSHOWN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+class Uid(str):
+    r"""A DICOM UID that passed validation (``^[0-9]+(\.[0-9]+)*$``, at most 64 characters).
+
+    ``Uid(text)`` raises :class:`InvalidUid` for anything else; a Uid is a str everywhere else.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: object) -> Uid:
+        if isinstance(value, Uid):
+            return value
+        if not isinstance(value, str) or len(value) > UID_MAX_LEN or not UID_RE.fullmatch(value):
+            raise InvalidUid(f"invalid DICOM UID {shown(value)}")
+        return super().__new__(cls, value)
+
+
+class PathName(str):
+    """One path component made from server text (Collection, PatientID, descriptions).
+
+    Ordinary names come back unchanged. Anything else (separators, NUL, controls, a
+    leading dot, empty, too long) is cleaned, cut to :data:`MAX_COMPONENT_BYTES` and given a
+    ``~<hash of the original>`` suffix, so two distinct names never map to the same
+    component; the catalog keeps the original, which makes the mapping reversible.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, name: object) -> PathName:
+        if isinstance(name, PathName):
+            return name
+        if not isinstance(name, str):
+            raise TypeError(f"a path name is made from a str, not {type(name).__name__}")
+        return super().__new__(cls, safe_component(name))
+
+
+def safe_component(name: str) -> str:
+    """The text of ``PathName(name)`` (see there)."""
+    cleaned = "".join(_safe_char(c) for c in name)
+    stripped = cleaned.lstrip(".")
+    cleaned = "_" * (len(cleaned) - len(stripped)) + stripped
+    encoded = cleaned.encode("utf-8")
+    if (cleaned == name and cleaned and len(encoded) <= MAX_COMPONENT_BYTES
+            and not _SUFFIX_RE.search(name)):
+        return name
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_LEN]
+    room = MAX_COMPONENT_BYTES - _HASH_LEN - 1
+    head = encoded[:room].decode("utf-8", "ignore")  # "ignore" drops a cut multibyte char
+    return f"{head or '_'}~{digest}"
+
+
+def _safe_char(c: str) -> str:
+    if c in "/\\" or unicodedata.category(c) in _BAD_CATEGORIES:
+        return "_"
+    return c
+
+
+def printable(text: str) -> str:
+    """*text* with every control, format or unassigned character escaped (``\\x1b``).
+
+    Everything shown to a user or written to a log line that may carry server text goes
+    through this: an ESC sequence in a description must not reach a terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c == " " or unicodedata.category(c) not in _UNSHOWN_CATEGORIES
+                   else _escape(c) for c in text)
+
+
+def _escape(c: str) -> str:
+    n = ord(c)
+    return f"\\x{n:02x}" if n < 0x100 else f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
+def shown(value: object, limit: int = 120) -> str:
+    """A short quoted, escaped rendering of a hostile value for error messages."""
+    text = value if isinstance(value, str) else repr(value)
+    text = printable(text)
+    return "'" + (text if len(text) <= limit else text[:limit] + "...") + "'"
+
+
+def storable(text: str) -> str:
+    """*text* as the catalog can hold it: NUL and lone surrogates escaped (SQLite and
+    Postgres refuse or mangle them); everything else unchanged."""
+    if "\x00" not in text and not any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return text
+    return "".join(_escape(c) if c == "\x00" or 0xD800 <= ord(c) <= 0xDFFF else c
+                   for c in text)
 
 
 class SeriesState(enum.StrEnum):
@@ -99,6 +211,16 @@ class RemoteSeries:
     description: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     body_part: str | None = None  # BodyPartExamined: used by [sync] body_parts filters
+    #: Why this row cannot be fetched (bad StudyInstanceUID, number out of range, ...):
+    #: the series is recorded as failed with this reason; None for a usable row.
+    problem: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """A listing row that cannot even be keyed (no valid SeriesInstanceUID): skipped."""
+
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)

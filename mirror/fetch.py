@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 
 from mirror import hashcheck, layout, transfer, verify
-from mirror.domain import InstanceRecord
+from mirror.domain import InstanceRecord, PathName, Uid, printable
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
 from mirror.merkle import md5_equal
 from mirror.tcia import parsing
@@ -37,8 +37,10 @@ async def process_series(pool: Any, item: Any) -> Any:
     started = time.monotonic()
     root = Path(pool.settings.archive.root)
     outcome = Outcome(item.series_uid, item.collection, "done", attempt=item.attempts)
-    staging = await anyio.to_thread.run_sync(layout.new_staging_dir, root, item.series_uid)
+    staging: Path | None = None
     try:
+        staging = await anyio.to_thread.run_sync(layout.new_staging_dir, root,
+                                                 Uid(item.series_uid))
         final = final_dir(root, pool.settings.archive.layout, item)
         await anyio.to_thread.run_sync(_refuse_foreign_series, final, item.series_uid)
         mode, instances = await _fetch(pool, item, final, staging)
@@ -53,7 +55,9 @@ async def process_series(pool: Any, item: Any) -> Any:
             await pool.catalog.release(item.series_uid, pool.owner)
         raise
     except MirrorError as exc:
-        outcome.error = f"{type(exc).__name__}: {exc}"
+        # Messages quote server text (names, bodies): escaped once here, they are safe in
+        # the catalog's last_error, in status, in the JSON summary and on a terminal.
+        outcome.error = printable(f"{type(exc).__name__}: {exc}")
         give_up = pool.gives_up(item.attempts, exc)
         retry_at = None if give_up else retry_time(item.attempts, now=datetime.now(UTC),
                                                    base=pool.settings.sync.retry_backoff,
@@ -66,7 +70,8 @@ async def process_series(pool: Any, item: Any) -> Any:
         except MirrorError:
             outcome.status = "lost"
     finally:
-        await anyio.to_thread.run_sync(shutil.rmtree, staging, True)
+        if staging is not None:
+            await anyio.to_thread.run_sync(shutil.rmtree, staging, True)
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -77,9 +82,10 @@ def final_dir(root: Path, layout_name: str, item: Any) -> Path:
     In the ``descriptive`` layout a series keeps the path it was first stored at: its
     descriptions may change upstream, and a moving directory would leave a stale copy.
     """
+    names = (PathName(item.collection), PathName(item.patient_id), Uid(item.study_uid),
+             Uid(item.series_uid))
     if layout_name != "descriptive":
-        return layout.series_dir(root, item.collection, item.patient_id, item.study_uid,
-                                 item.series_uid, layout=layout_name)
+        return layout.series_dir(root, *names, layout=layout_name)
     if item.local_path and layout.is_inside(root, root / item.local_path):
         return root / item.local_path
     raw = item.raw or {}
@@ -87,8 +93,7 @@ def final_dir(root: Path, layout_name: str, item: Any) -> Path:
         study_date=parsing.to_date(raw.get("StudyDate")), study_id=raw.get("StudyID"),
         study_description=raw.get("StudyDesc") or raw.get("StudyDescription"),
         series_number=item.series_number, series_description=item.description)
-    return layout.series_dir(root, item.collection, item.patient_id, item.study_uid,
-                             item.series_uid, layout="descriptive", descriptive=info)
+    return layout.series_dir(root, *names, layout="descriptive", descriptive=info)
 
 
 def _refuse_foreign_series(final: Path, series_uid: str) -> None:
@@ -228,7 +233,7 @@ async def _repair(pool: Any, item: Any, final: Path, staging: Path, present: dic
     await anyio.to_thread.run_sync(_link_all, final, files, keep)
     got = list(keep)
     for sop in missing:
-        tmp = staging / f"{sop}.part"
+        tmp = layout.staging_part(staging, Uid(sop))
         sink = transfer.HashingFile(tmp)
         try:
             await pool.client.download_single_image(item.series_uid, sop, sink,
@@ -286,9 +291,9 @@ def _records(root: Path, final: Path, instances: Any,
     """Catalog rows, with the server's MD5 string where it is spelled unlike ours."""
     rel = final.relative_to(root)
     spelled = spelled or {}
-    return [InstanceRecord(sop_uid=i.sop_uid, path=str(rel / layout.instance_name(i.sop_uid)),
-                           size=i.size, md5=i.md5,
-                           server_md5=spelled.get(i.sop_uid))
+    return [InstanceRecord(sop_uid=i.sop_uid,
+                           path=str(rel / layout.instance_name(Uid(i.sop_uid))),
+                           size=i.size, md5=i.md5, server_md5=spelled.get(i.sop_uid))
             for i in instances]
 
 

@@ -1,34 +1,29 @@
-"""Pure path rules of the archive: UID validation, safe path components, the two layouts.
+"""Pure path rules of the archive: the two layouts, instance and staging names.
 
-Nothing here reads the disk; only :func:`new_staging_dir` creates a directory.
+Every function here takes :class:`~mirror.domain.Uid` and :class:`~mirror.domain.PathName`
+values, never raw server text (a plain str is a TypeError), and refuses any path that
+would leave the archive root. Nothing here reads the disk; only :func:`new_staging_dir`
+creates a directory.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from mirror.errors import InvalidUid, StorageError
+from mirror.domain import (  # noqa: F401  (constants and safe_component re-exported)
+    MAX_COMPONENT_BYTES,
+    UID_MAX_LEN,
+    UID_RE,
+    PathName,
+    Uid,
+    safe_component,
+)
+from mirror.errors import StorageError
 
-#: DICOM UID syntax (PS3.5 §9.1); [0-9] rather than \d so that no non-ASCII digit passes.
-UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
-UID_MAX_LEN = 64
-
-#: Longest safe component in UTF-8 bytes (well below NAME_MAX = 255, leaving room for suffixes).
-MAX_COMPONENT_BYTES = 100
-_HASH_LEN = 12
-#: A changed name always ends with this suffix and an unchanged one never does, so an
-#: unchanged name cannot collide with a changed one; changed ones differ by their hash.
-_SUFFIX_RE = re.compile(rf"~[0-9a-f]{{{_HASH_LEN}}}\Z")
-#: Unicode categories that never go into a path: controls, surrogates (not encodable),
-#: line and paragraph separators.
-_BAD_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 _DESC_MAX = 53  # the NBIA Data Retriever cuts descriptions to 53 characters
 
 STAGING = ".staging"
@@ -46,45 +41,27 @@ class DescriptiveInfo:
     series_description: str | None = None
 
 
-def validate_uid(uid: str) -> str:
-    """Return *uid* if it is a well-formed DICOM UID, else raise :class:`InvalidUid`."""
-    if not isinstance(uid, str) or len(uid) > UID_MAX_LEN or not UID_RE.fullmatch(uid):
-        raise InvalidUid(f"invalid DICOM UID {uid!r}")
-    return uid
+def validate_uid(uid: str) -> Uid:
+    """``Uid(uid)``: the UID if well-formed, else :class:`~mirror.errors.InvalidUid`."""
+    return Uid(uid)
 
 
-def safe_component(name: str) -> str:
-    """Make *name* (a Collection or PatientID) safe as one path component.
-
-    Ordinary names come back unchanged. Anything else (separators, NUL, controls, a
-    leading dot, empty, too long) is cleaned, cut to :data:`MAX_COMPONENT_BYTES` and given a
-    ``~<hash of the original>`` suffix, so two distinct names never map to the same component.
-    """
-    cleaned = "".join(_safe_char(c) for c in name)
-    stripped = cleaned.lstrip(".")
-    cleaned = "_" * (len(cleaned) - len(stripped)) + stripped
-    encoded = cleaned.encode("utf-8")
-    if (cleaned == name and cleaned and len(encoded) <= MAX_COMPONENT_BYTES
-            and not _SUFFIX_RE.search(name)):
-        return name
-    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_LEN]
-    room = MAX_COMPONENT_BYTES - _HASH_LEN - 1
-    head = encoded[:room].decode("utf-8", "ignore")  # "ignore" drops a cut multibyte char
-    return f"{head or '_'}~{digest}"
+def _require(kind: type, value: object, what: str) -> None:
+    """The structural guard: a path is only ever built from validated values."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{what} must be a {kind.__name__} (validated at the wire), "
+                        f"not {type(value).__name__}")
 
 
-def _safe_char(c: str) -> str:
-    if c in "/\\" or unicodedata.category(c) in _BAD_CATEGORIES:
-        return "_"
-    return c
-
-
-def series_dir(root: Path, collection: str, patient_id: str, study_uid: str, series_uid: str,
-               *, layout: str = "uid", descriptive: DescriptiveInfo | None = None) -> Path:
+def series_dir(root: Path, collection: PathName, patient_id: PathName, study_uid: Uid,
+               series_uid: Uid, *, layout: str = "uid",
+               descriptive: DescriptiveInfo | None = None) -> Path:
     """The directory of one series under *root*, in the *layout* the archive uses."""
-    validate_uid(study_uid)
-    validate_uid(series_uid)
-    base = Path(root) / safe_component(collection) / safe_component(patient_id)
+    _require(PathName, collection, "collection")
+    _require(PathName, patient_id, "patient_id")
+    _require(Uid, study_uid, "study_uid")
+    _require(Uid, series_uid, "series_uid")
+    base = Path(root) / collection / patient_id
     if layout == "uid":
         path = base / study_uid / series_uid
     elif layout == "descriptive":
@@ -97,22 +74,26 @@ def series_dir(root: Path, collection: str, patient_id: str, study_uid: str, ser
     return path
 
 
-def study_component(info: DescriptiveInfo, study_uid: str) -> str:
+def study_component(info: DescriptiveInfo, study_uid: Uid) -> PathName:
     """``<StudyDate>-<StudyID>-<StudyDesc≤53>-<last 5 of StudyUID>``, empty parts left out."""
+    _require(Uid, study_uid, "study_uid")
     parts = [_date_part(info.study_date), _text_part(info.study_id),
-             _desc_part(info.study_description), validate_uid(study_uid)[-5:]]
-    return safe_component("-".join(p for p in parts if p))
+             _desc_part(info.study_description), study_uid[-5:]]
+    return PathName("-".join(p for p in parts if p))
 
 
-def series_component(info: DescriptiveInfo, series_uid: str) -> str:
+def series_component(info: DescriptiveInfo, series_uid: Uid) -> PathName:
     """``<SeriesNumber>-<SeriesDesc≤53>-<last 5 of SeriesUID>``, empty parts left out."""
+    _require(Uid, series_uid, "series_uid")
     parts = [_number_part(info.series_number), _desc_part(info.series_description),
-             validate_uid(series_uid)[-5:]]
-    return safe_component("-".join(p for p in parts if p))
+             series_uid[-5:]]
+    return PathName("-".join(p for p in parts if p))
 
 
-def _text_part(value: str | None) -> str:
-    text = (value or "").strip()
+def _text_part(value: object) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    text = value.strip() if isinstance(value, str) else ""  # a list or dict is no name
     return "" if text == "null" else text
 
 
@@ -120,21 +101,22 @@ def _desc_part(value: str | None) -> str:
     return _text_part(value).replace("/", "-")[:_DESC_MAX]
 
 
-def _date_part(value: date | datetime | str | None) -> str:
+def _date_part(value: object) -> str:
     if isinstance(value, date | datetime):
         return value.strftime("%m-%d-%Y")  # the retriever's MM-dd-yyyy
     return _text_part(value).replace("/", "-")
 
 
-def _number_part(value: int | float | str | None) -> str:
-    if isinstance(value, float) and value.is_integer():
+def _number_part(value: object) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
         value = int(value)
     return _text_part(None if value is None else str(value))
 
 
-def instance_name(sop_uid: str) -> str:
+def instance_name(sop_uid: Uid) -> str:
     """File name of one stored instance: ``<SOPInstanceUID>.dcm``."""
-    return f"{validate_uid(sop_uid)}.dcm"
+    _require(Uid, sop_uid, "sop_uid")
+    return f"{sop_uid}.dcm"
 
 
 def is_inside(root: Path, path: Path) -> bool:
@@ -149,10 +131,20 @@ def staging_root(root: Path) -> Path:
     return Path(root) / STAGING
 
 
-def new_staging_dir(root: Path, series_uid: str) -> Path:
+def staging_part(staging_dir: Path, sop_uid: Uid) -> Path:
+    """Where one getSingleImage download of *sop_uid* is staged: ``<SOP>.part``."""
+    _require(Uid, sop_uid, "sop_uid")
+    path = Path(staging_dir) / f"{sop_uid}.part"
+    if not is_inside(staging_dir, path):  # cannot happen with a Uid; the last line all the same
+        raise StorageError(f"refusing a staging path outside {staging_dir}: {path}")
+    return path
+
+
+def new_staging_dir(root: Path, series_uid: Uid) -> Path:
     """Create and return a fresh staging directory for one attempt at *series_uid*."""
+    _require(Uid, series_uid, "series_uid")
     base = staging_root(root)
-    name = validate_uid(series_uid)
+    name = series_uid
     while True:  # a clash of 48 random bits is practically impossible, but never reuse a dir
         path = base / f"{name}.{secrets.token_hex(6)}"
         try:

@@ -8,6 +8,8 @@ from typing import Any
 
 import structlog
 
+from mirror.domain import printable
+
 _SECRET_KEYS = {"password", "api_key", "token", "access_token", "refresh_token",
                 "authorization"}
 
@@ -16,6 +18,14 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     for key in list(event):
         if key.lower() in _SECRET_KEYS:
             event[key] = "***"
+    return event
+
+
+def _escape_controls(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+    """Log values often carry server text: no ESC sequence reaches a terminal through them."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = printable(value)
     return event
 
 
@@ -31,6 +41,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact,
+            _escape_controls,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

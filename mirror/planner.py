@@ -40,6 +40,9 @@ class Plan:
     #: many of those the archive already holds from a wider filter (kept as they are)
     out_of_scope: int = 0
     out_of_scope_kept: int = 0
+    #: listing rows recorded as failed (a bad field) and rows skipped (no valid series UID)
+    bad_rows: int = 0
+    skipped_rows: int = 0
 
     def merge(self, other: Plan) -> Plan:
         return Plan(
@@ -52,6 +55,8 @@ class Plan:
             retire_held_back=self.retire_held_back + other.retire_held_back,
             out_of_scope=self.out_of_scope + other.out_of_scope,
             out_of_scope_kept=self.out_of_scope_kept + other.out_of_scope_kept,
+            bad_rows=self.bad_rows + other.bad_rows,
+            skipped_rows=self.skipped_rows + other.skipped_rows,
         )
 
     def summary(self) -> dict[str, int]:
@@ -60,6 +65,7 @@ class Plan:
             "retire": len(self.retire), "unchanged": self.unchanged,
             "bytes": self.bytes_to_fetch, "retire_held_back": self.retire_held_back,
             "out_of_scope": self.out_of_scope, "out_of_scope_kept": self.out_of_scope_kept,
+            "bad_rows": self.bad_rows, "skipped_rows": self.skipped_rows,
         }
 
 

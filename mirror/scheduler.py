@@ -6,9 +6,10 @@ mid-poll re-asks the same window next time.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import shutil
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -16,9 +17,9 @@ from typing import Any
 
 import anyio
 
-from mirror import filters, hashcheck, hashtree, layout, planner
+from mirror import filters, hashcheck, hashtree, layout, logs, planner
 from mirror.config import Settings
-from mirror.domain import RemoteSeries, SeriesState
+from mirror.domain import RejectedRow, RemoteSeries, SeriesState, printable
 from mirror.errors import ConfigError, MirrorError
 from mirror.planner import Plan, plan_batch, plan_retirements
 from mirror.tcia.ratelimit import RateLimiter
@@ -61,18 +62,21 @@ async def discover(client: Any, catalog: Any, collection: str, *, settings: Sett
     info = await catalog.get_collection(collection)
     full = needs_full_listing(info, now=now, reconcile_interval=sync.reconcile_interval,
                               force=force_full or rescope)
+    skipped: list[RejectedRow] = []
     try:
         if full:
-            plan = await _full_listing(client, catalog, collection, settings, dry_run, scope)
+            plan = await _full_listing(client, catalog, collection, settings, dry_run,
+                                       skipped.append, scope)
         else:
             since = info.watermark - timedelta(days=sync.overlap_days)
-            plan = await _apply(catalog, collection,
-                                _incremental_listing(client, collection, since), dry_run,
-                                scope, day_only=_day_only(client))
+            plan = await _apply(catalog, collection, _incremental_listing(
+                client, collection, since, skipped.append), dry_run,
+                scope, day_only=_day_only(client))
     except MirrorError as exc:
         if not dry_run:
-            await catalog.record_poll(collection, at=now, ok=False, error=str(exc))
+            await catalog.record_poll(collection, at=now, ok=False, error=printable(str(exc)))
         raise
+    plan.skipped_rows += len(skipped)
     if not dry_run:
         await catalog.record_poll(collection, at=now, ok=True, watermark=now.date(),
                                   reconciled=full)
@@ -111,11 +115,12 @@ async def _hash_check(client: Any, catalog: Any, collection: str, settings: Sett
 
 
 async def _full_listing(client: Any, catalog: Any, collection: str, settings: Settings,
-                        dry_run: bool, scope: filters.Scope = filters.EVERYTHING) -> Plan:
+                        dry_run: bool, on_reject: Callable[[RejectedRow], None],
+                        scope: filters.Scope = filters.EVERYTHING) -> Plan:
     seen: set[str] = set()  # filtered out or not: a series still listed is never retired
 
     async def listing() -> AsyncIterator[RemoteSeries]:
-        async for record in client.iter_series(collection=collection):
+        async for record in client.iter_series(collection=collection, on_reject=on_reject):
             seen.add(record.series_uid)
             yield record
 
@@ -131,8 +136,9 @@ async def _full_listing(client: Any, catalog: Any, collection: str, settings: Se
     return plan.merge(retire)
 
 
-async def _incremental_listing(client: Any, collection: str,
-                               since: Any) -> AsyncIterator[RemoteSeries]:
+async def _incremental_listing(client: Any, collection: str, since: Any,
+                               on_reject: Callable[[RejectedRow], None],
+                               ) -> AsyncIterator[RemoteSeries]:
     """getSeries for every study (and new patient) that New* report since *since*."""
     patients = await client.new_patients_in_collection(collection, since)
     studies = await client.new_studies_in_patient_collection(collection, since)
@@ -142,14 +148,16 @@ async def _incremental_listing(client: Any, collection: str,
         if study.study_uid in seen_studies:
             continue
         seen_studies.add(study.study_uid)
-        for record in await client.get_series(study_uid=study.study_uid):
-            if _in_collection(record, collection):
-                yield record
+        for record in await client.get_series(study_uid=study.study_uid,
+                                              on_reject=on_reject):
+            if _in_collection(record, collection):  # stored under the name it was asked by
+                yield dataclasses.replace(record, collection=collection)
     for patient in patients:
         if patient.patient_id in covered:
             continue
         for record in await client.get_series(collection=collection,
-                                              patient_id=patient.patient_id):
+                                              patient_id=patient.patient_id,
+                                              on_reject=on_reject):
             yield record
 
 
@@ -200,10 +208,18 @@ async def _apply_scoped(catalog: Any, collection: str, batch: Sequence[RemoteSer
 async def _apply_batch(catalog: Any, collection: str, batch: Sequence[RemoteSeries],
                        dry_run: bool, day_only: bool = False) -> Plan:
     unique = list({r.series_uid: r for r in batch}.values())
+    bad = [r for r in unique if r.problem is not None]
+    unique = [r for r in unique if r.problem is None]
     snapshot = await catalog.series_snapshot(collection, [r.series_uid for r in unique])
     plan = plan_batch(unique, snapshot, day_only=day_only)
+    plan.bad_rows = len(bad)
+    for r in bad:
+        logs.get().warning("listing row unusable", collection=collection,
+                           series=r.series_uid, problem=r.problem)
     if dry_run:
         return plan
+    if bad:
+        await catalog.record_unusable(bad)
     await catalog.upsert_series(unique)
     revived = [uid for uid in plan.add if uid in snapshot]
     if revived or plan.refetch:

@@ -23,9 +23,9 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from mirror.domain import InstanceRecord
+from mirror.domain import InstanceRecord, Uid, printable
 from mirror.errors import InvalidUid, StorageError, VerificationError
-from mirror.layout import instance_name, validate_uid
+from mirror.layout import instance_name
 from mirror.merkle import md5_equal
 
 SOP_UID, SERIES_UID, STUDY_UID = Tag(0x0008, 0x0018), Tag(0x0020, 0x000E), Tag(0x0020, 0x000D)
@@ -165,13 +165,13 @@ def check_uids(found: DicomUids, *, series_uid: str, study_uid: str,
     """Raise :class:`VerificationError` naming every UID that differs from the expected ones."""
     wrong = []
     if sop_uid is not None and found.sop_uid != sop_uid:
-        wrong.append(f"SOPInstanceUID {found.sop_uid} (expected {sop_uid})")
+        wrong.append(f"SOPInstanceUID {printable(found.sop_uid)} (expected {sop_uid})")
     if found.series_uid != series_uid:
-        wrong.append(f"SeriesInstanceUID {found.series_uid} (expected {series_uid})")
+        wrong.append(f"SeriesInstanceUID {printable(found.series_uid)} (expected {series_uid})")
     if found.study_uid != study_uid:
-        wrong.append(f"StudyInstanceUID {found.study_uid} (expected {study_uid})")
+        wrong.append(f"StudyInstanceUID {printable(found.study_uid)} (expected {study_uid})")
     try:
-        validate_uid(found.sop_uid)
+        Uid(found.sop_uid)
     except InvalidUid as exc:
         wrong.append(f"SOPInstanceUID is malformed ({exc})")
     if wrong:
@@ -247,7 +247,7 @@ def scan_series_dir(series_dir: Path, *, series_uid: str,
         try:
             uids = read_dicom_uids(path)
             check_uids(uids, series_uid=series_uid, study_uid=study_uid, what=entry.name)
-            if entry.name != instance_name(uids.sop_uid):
+            if entry.name != instance_name(Uid(uids.sop_uid)):
                 continue
             found.append(ExtractedInstance(uids.sop_uid, entry.name,
                                            entry.stat(follow_symlinks=False).st_size,

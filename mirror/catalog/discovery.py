@@ -6,15 +6,19 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mirror.catalog import models
 from mirror.catalog.records import CollectionInfo, SeriesSnapshot
 from mirror.catalog.store import CHUNK, Store, chunked, guarded, utcnow
-from mirror.domain import Event, RemoteSeries, SeriesState
+from mirror.domain import Event, RemoteSeries, SeriesState, transition
 
 C, P, ST, S = models.collections, models.patients, models.studies, models.series
+
+#: last_error of a series failed for its listing row: only a better row revives it
+#: (upsert_series), never a blind retry (requeue), which would fetch it with bad data.
+BAD_ROW = "bad listing row: "
 
 #: Upstream metadata refreshed by every listing (state and local columns are not).
 _REMOTE_COLUMNS = (
@@ -67,9 +71,34 @@ class DiscoveryOps(Store):
         unique = list({r.series_uid: r for r in records}.values())  # last listing wins
         new = 0
         now = utcnow()
+        where, queued = guarded(Event.DISCOVER)
         async with self._write() as conn:
             for chunk in chunked(unique):
                 new += await self._upsert_chunk(conn, chunk, now)
+                await conn.execute(  # a series failed for a bad row is listed well again
+                    update(S).where(self._one_of(S.c.series_uid, [r.series_uid for r in chunk]),
+                                    where, _failed_for_row())
+                    .values(state=queued, attempts=0, next_attempt_at=now,
+                            queue_reason="listing row fixed", last_error=None))
+        return new
+
+    async def record_unusable(self, records: Sequence[RemoteSeries]) -> int:
+        """Record listing rows that cannot be fetched (``problem`` set) as failed for good,
+        with the problem as their last error; a known series still queued fails too
+        (one being fetched or already done keeps its state). Returns how many were new.
+        """
+        unique = list({r.series_uid: r for r in records}.values())
+        failed = transition(SeriesState.QUEUED, Event.GIVE_UP)
+        new = 0
+        async with self._write() as conn:
+            for chunk in chunked(unique):
+                new += await self._upsert_chunk(conn, chunk, utcnow(), failed=True)
+            for r in unique:  # rare rows, each with its own reason: one statement each
+                await conn.execute(
+                    update(S).where(S.c.series_uid == r.series_uid,
+                                    S.c.state.in_([SeriesState.QUEUED, failed]))
+                    .values(state=failed, last_error=BAD_ROW + (r.problem or ""),
+                            next_attempt_at=None, queue_reason=None))
         return new
 
     async def series_snapshot(
@@ -99,6 +128,7 @@ class DiscoveryOps(Store):
         worker's result then sends it back to the queue instead of marking it done.
         """
         where, new_state = guarded(Event.DISCOVER)
+        where = where & ~_failed_for_row()
         values = {
             "state": new_state, "attempts": 0, "next_attempt_at": utcnow(),
             "queue_reason": reason[:64], "repair": repair, "last_error": None,
@@ -142,13 +172,14 @@ class DiscoveryOps(Store):
 
     async def _upsert_chunk(
         self, conn: AsyncConnection, chunk: Sequence[RemoteSeries], now: datetime,
+        *, failed: bool = False,
     ) -> int:
         coll = await self._ids_of_collections(conn, {r.collection for r in chunk})
         patient_ids = await self._ids_of_patients(
             conn, {(coll[r.collection], r.patient_id) for r in chunk})
         study_ids = await self._ids_of_studies(
             conn, {r.study_uid: patient_ids[coll[r.collection], r.patient_id] for r in chunk})
-        rows = [_series_values(r, coll[r.collection], study_ids[r.study_uid], now)
+        rows = [_series_values(r, coll[r.collection], study_ids[r.study_uid], now, failed)
                 for r in chunk]
         known = await self._remote_metadata(conn, [row["series_uid"] for row in rows])
         # A re-listing mostly repeats what we have: rewriting identical rows would only
@@ -199,8 +230,18 @@ class DiscoveryOps(Store):
             ids = dict((await conn.execute(query)).all())
         return ids
 
+def _failed_for_row() -> Any:
+    error = func.coalesce(S.c.last_error, "")  # NULL would make NOT(...) NULL, not true
+    return (S.c.state == SeriesState.FAILED) & error.startswith(BAD_ROW, autoescape=True)
+
+
 def _series_values(r: RemoteSeries, collection_id: int, study_ref: int, now: datetime,
-                   ) -> dict[str, Any]:
+                   failed: bool = False) -> dict[str, Any]:
+    if failed:  # inserted straight as failed (QUEUED -> FAILED, see record_unusable)
+        return {**_series_values(r, collection_id, study_ref, now),
+                "state": transition(SeriesState.QUEUED, Event.GIVE_UP),
+                "next_attempt_at": None, "queue_reason": None,
+                "last_error": BAD_ROW + (r.problem or "")}
     return {
         "series_uid": r.series_uid, "collection_id": collection_id, "study_ref": study_ref,
         "modality": r.modality, "image_count": r.image_count, "file_size": r.file_size,

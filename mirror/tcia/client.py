@@ -6,6 +6,7 @@ dialect layer picks endpoint and parameter names, the parsing layer normalises r
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import date
@@ -13,13 +14,15 @@ from types import TracebackType
 from typing import Any
 
 from mirror.config import SourceSettings
-from mirror.domain import RemotePatient, RemoteSeries, RemoteStudy, SeriesSize
+from mirror.domain import RejectedRow, RemotePatient, RemoteSeries, RemoteStudy, SeriesSize
 from mirror.errors import UsageError
 from mirror.retry import RetryPolicy
 from mirror.tcia import dialects, parsing, streaming
 from mirror.tcia.dialects import BINARY, Dialect
 from mirror.tcia.streaming import Progress, Sink
 from mirror.tcia.transport import Transport
+
+_log = logging.getLogger(__name__)
 
 Params = Mapping[str, str | None]
 
@@ -158,24 +161,30 @@ class TciaClient:
 
     async def iter_series(self, collection: str | None = None, patient_id: str | None = None,
                           study_uid: str | None = None, series_uid: str | None = None,
-                          modality: str | None = None) -> AsyncIterator[RemoteSeries]:
+                          modality: str | None = None, *,
+                          on_reject: Callable[[RejectedRow], None] | None = None,
+                          ) -> AsyncIterator[RemoteSeries]:
         """getSeries parsed as it streams in (NLST's listing is over 100 MB of JSON).
 
         Consume it to the end, or close it (``contextlib.aclosing``) when stopping early.
+        A row without a valid SeriesInstanceUID is skipped with a warning (and handed to
+        *on_reject*, to be counted); any other bad row comes with its ``problem`` set.
         """
         params = {"Collection": collection, "PatientID": patient_id,
                   "StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid,
                   "Modality": modality}
         async for record in self._iter_records("getSeries", params):
-            series = parsing.to_series(record, collection)
+            series = _series(parsing.to_series(record, collection), on_reject)
             if series is not None:
                 yield series
 
     async def get_series(self, collection: str | None = None, patient_id: str | None = None,
                          study_uid: str | None = None, series_uid: str | None = None,
-                         modality: str | None = None) -> list[RemoteSeries]:
+                         modality: str | None = None, *,
+                         on_reject: Callable[[RejectedRow], None] | None = None,
+                         ) -> list[RemoteSeries]:
         return [s async for s in self.iter_series(collection, patient_id, study_uid,
-                                                  series_uid, modality)]
+                                                  series_uid, modality, on_reject=on_reject)]
 
     async def get_series_size(self, series_uid: str) -> SeriesSize:
         records = await self._records("getSeriesSize", {"SeriesInstanceUID": series_uid})
@@ -229,7 +238,7 @@ class TciaClient:
         key, value = dialects.updated_since_param(self.dialect, since)
         out = []
         async for record in self._iter_records("getUpdatedSeries", {key: value}):
-            series = parsing.to_series(record)
+            series = _series(parsing.to_series(record), None)
             if series is not None:
                 out.append(series)
         return out
@@ -256,7 +265,7 @@ class TciaClient:
     async def get_contents_by_name(self, name: str) -> list[RemoteSeries]:
         """The series of a shared cart."""
         records = await self._records("getContentsByName", {"name": name})
-        return [s for s in map(parsing.to_series, records) if s is not None]
+        return [s for r in records if (s := _series(parsing.to_series(r), None)) is not None]
 
     # -- images -------------------------------------------------------------------------
 
@@ -315,6 +324,16 @@ def _canonical_of(dialect: Dialect, wire: str) -> str | None:
         if name == wire:
             return canonical
     return None
+
+
+def _series(parsed: RemoteSeries | RejectedRow | None,
+            on_reject: Callable[[RejectedRow], None] | None) -> RemoteSeries | None:
+    if isinstance(parsed, RejectedRow):
+        _log.warning("getSeries row skipped: %s", parsed.reason)
+        if on_reject is not None:
+            on_reject(parsed)
+        return None
+    return parsed
 
 
 def _patients(records: list[dict[str, Any]], collection: str | None) -> list[RemotePatient]:

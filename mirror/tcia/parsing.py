@@ -3,11 +3,14 @@
 Empty bodies, ``[{}]``, missing keys, numbers sent as strings, unknown fields and the
 dialects' date formats and field renames are all normal; only a body that is not data at
 all (bad JSON, an HTML page) is an error, raised as ProtocolError naming the endpoint.
+UIDs leave here as validated :class:`~mirror.domain.Uid` values; a series row that is
+unusable carries its ``problem``, one that cannot even be keyed is a ``RejectedRow``.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -17,8 +20,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from mirror.domain import RemotePatient, RemoteSeries, RemoteStudy, SeriesSize
-from mirror.errors import ProtocolError
+from mirror.domain import (
+    RejectedRow,
+    RemotePatient,
+    RemoteSeries,
+    RemoteStudy,
+    SeriesSize,
+    Uid,
+    printable,
+    shown,
+    storable,
+)
+from mirror.errors import InvalidUid, PermanentApiError, ProtocolError
 from mirror.tcia.jsonstream import JsonArrayError, parse_array
 
 _DATETIME_FORMATS = (
@@ -31,6 +44,10 @@ _DATETIME_FORMATS = (
     "%Y%m%d",  # DICOM DA
     "%a %b %d %H:%M:%S %Y",  # java.util.Date.toString() once its zone is removed
 )
+#: Sane ranges of listed numbers (the catalog's INTEGER and BIGINT columns).
+INT32_MAX, INT64_MAX = 2**31 - 1, 2**63 - 1
+#: Longest PatientID / Collection the catalog stores (its String(256) columns).
+MAX_NAME_CHARS = 256
 #: java.util.Date.toString(): "Wed Oct 19 00:00:00 EDT 2016" -> drop the zone name.
 _JAVA_DATE_ZONE = re.compile(r"^(\w{3} \w{3} \d{1,2} \d{2}:\d{2}:\d{2}) [A-Za-z+\-:0-9]+ (\d{4})$")
 
@@ -38,7 +55,7 @@ _JAVA_DATE_ZONE = re.compile(r"^(\w{3} \w{3} \d{1,2} \d{2}:\d{2}:\d{2}) [A-Za-z+
 def snippet(body: bytes | str, limit: int = 300) -> str:
     """A short, single-line excerpt of a server body for error messages."""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    text = " ".join(text.split())
+    text = printable(" ".join(text.split()))  # a body may carry terminal escapes
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -193,25 +210,100 @@ def to_study(record: Mapping[str, Any], collection: str | None = None) -> Remote
     )
 
 
-def to_series(record: Mapping[str, Any], collection: str | None = None) -> RemoteSeries | None:
-    series_uid = to_str(first(record, "SeriesInstanceUID", "Series UID"))
-    if series_uid is None:
+def to_series(record: Mapping[str, Any],
+              collection: str | None = None) -> RemoteSeries | RejectedRow | None:
+    """One getSeries row; None without a SeriesInstanceUID, RejectedRow when it is invalid.
+
+    Any other bad field (StudyInstanceUID, a NUL in PatientID, a number out of range, a
+    row of another *collection* than the one listed) gives a series with a ``problem``:
+    it is recorded as failed, and the rest of the listing goes on.
+    """
+    value = first(record, "SeriesInstanceUID", "Series UID")
+    if value is None:
         return None
+    try:
+        series_uid = Uid(to_str(value))
+    except InvalidUid as exc:
+        return RejectedRow(f"SeriesInstanceUID: {exc}")
+    problems: list[str] = []
+    listed = to_str(record.get("Collection"))
+    if collection and listed and listed.casefold() != collection.casefold():
+        problems.append(f"the listing of {shown(collection)} has a row of collection "
+                        f"{shown(listed)}")
     return RemoteSeries(
         series_uid=series_uid,
-        study_uid=to_str(first(record, "StudyInstanceUID", "Study UID")) or "",
-        patient_id=to_str(first(record, "PatientID", "PatientId", "Subject ID")) or "",
-        collection=to_str(record.get("Collection")) or collection or "",
-        modality=to_str(record.get("Modality")),
-        image_count=to_int(first(record, "ImageCount", "Number of Images")),
-        file_size=to_int(first(record, "FileSize", "File Size")),
+        study_uid=_study_key(first(record, "StudyInstanceUID", "Study UID"), problems),
+        patient_id=_name(first(record, "PatientID", "PatientId", "Subject ID"), "PatientID",
+                         problems),
+        collection=_name(collection or listed, "Collection", problems),
+        modality=_text(record.get("Modality"), 64),
+        image_count=_bounded(first(record, "ImageCount", "Number of Images"), "ImageCount",
+                             INT32_MAX, problems),
+        file_size=_bounded(first(record, "FileSize", "File Size"), "FileSize", INT64_MAX,
+                           problems),
         timestamp=to_datetime(first(record, "TimeStamp", "MaxSubmissionTimestamp")),
         date_released=to_datetime(first(record, "DateReleased", "Date Released")),
-        series_number=to_int(first(record, "SeriesNumber", "Series Number")),
-        description=to_str(first(record, "SeriesDescription", "Series Description")),
-        raw=dict(record),
-        body_part=to_str(first(record, "BodyPartExamined", "Body Part Examined")),
+        series_number=_bounded(first(record, "SeriesNumber", "Series Number"), "", INT32_MAX,
+                               None),
+        description=_text(first(record, "SeriesDescription", "Series Description")),
+        raw=storable_record(record),
+        problem="; ".join(problems) or None,
+        body_part=_text(first(record, "BodyPartExamined", "Body Part Examined"), 64),
     )
+
+
+def _study_key(value: Any, problems: list[str]) -> str:
+    """The StudyInstanceUID, or for a bad one a stable placeholder key (never a path)."""
+    try:
+        return Uid(to_str(value))
+    except InvalidUid as exc:
+        problems.append(f"StudyInstanceUID: {exc}")
+        text = value if isinstance(value, str) else repr(value)
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        return f"invalid-{digest}"
+
+
+def _name(value: Any, what: str, problems: list[str]) -> str:
+    """A PatientID or Collection as the catalog can store it; NUL, lone surrogates or an
+    over-long name are a problem of the row (any other text is made safe by PathName)."""
+    text = to_str(value) or ""
+    stored = storable(text)
+    if stored != text:
+        problems.append(f"{what} {shown(text)} contains NUL or invalid characters")
+    if len(stored) > MAX_NAME_CHARS:
+        problems.append(f"{what} is longer than {MAX_NAME_CHARS} characters")
+        stored = stored[:MAX_NAME_CHARS]
+    return stored
+
+
+def _text(value: Any, limit: int | None = None) -> str | None:
+    text = to_str(value)
+    return None if text is None else storable(text)[:limit]
+
+
+def _bounded(value: Any, what: str, top: int, problems: list[str] | None) -> int | None:
+    """An int in ``0..top``; out of range is a problem of the row (or None if cosmetic)."""
+    number = to_int(value)
+    if number is None or 0 <= number <= top:
+        return number
+    if problems is not None:
+        problems.append(f"{what} {shown(value)} is out of range (0..{top})")
+    return None
+
+
+def storable_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The raw row as the catalog's JSON column can hold it (NUL, surrogates escaped)."""
+    return {storable(str(k)): _storable_value(v) for k, v in record.items()}
+
+
+def _storable_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, dict):
+        return storable_record(value)
+    if isinstance(value, list):
+        return [_storable_value(v) for v in value]
+    return value
 
 
 def to_series_size(records: list[dict[str, Any]]) -> SeriesSize:
@@ -233,8 +325,14 @@ def md5_text(body: bytes) -> str | None:
     return text if re.fullmatch(r"[0-9a-fA-F]{1,32}", text) else None
 
 
-def sop_uids(records: Iterable[Mapping[str, Any]]) -> list[str]:
-    return value_list(records, "SOPInstanceUID")
+def sop_uids(records: Iterable[Mapping[str, Any]]) -> list[Uid]:
+    """getSOPInstanceUIDs -> validated UIDs; one malformed UID refuses the whole answer
+    (PermanentApiError: the series is then fetched as a ZIP, named by its DICOM headers)."""
+    try:
+        return [Uid(text) for text in value_list(records, "SOPInstanceUID")]
+    except InvalidUid as exc:
+        raise PermanentApiError(f"getSOPInstanceUIDs: {exc}",
+                                endpoint="getSOPInstanceUIDs") from None
 
 
 @dataclass(frozen=True, slots=True)

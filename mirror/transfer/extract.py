@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirror.domain import Uid
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
-from mirror.layout import instance_name, validate_uid
+from mirror.layout import instance_name
 from mirror.merkle import md5_equal
 from mirror.transfer.commit import start_writeback
 from mirror.transfer.zipcheck import (
@@ -55,10 +56,11 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
     Raises TruncatedArchive, HostileArchive or VerificationError; on any error the files
     this call wrote are removed again.
     """
-    validate_uid(expected.series_uid)
-    validate_uid(expected.study_uid)
+    Uid(expected.series_uid)
+    Uid(expected.study_uid)
     with _open_zip(zip_path) as zf:
-        plan = plan_entries(zf.infolist(), expected, limits)
+        archive_bytes = _size_of(zip_path)
+        plan = plan_entries(zf.infolist(), expected, limits, archive_bytes)
         license_text = read_text(zf, plan.license, limits) if plan.license else None
         hashes = parse_md5_csv(read_text(zf, plan.md5_csv, limits)) if plan.md5_csv else None
         if expected.md5_source and hashes is None:
@@ -70,7 +72,7 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
         written: list[Path] = []
         try:
             instances = _extract_dicoms(zf, plan.dicoms, dest_dir, expected, limits, hashes,
-                                        written)
+                                        written, archive_bytes)
             _check_totals(instances, plan, expected, hashes)
         except BaseException:
             for path in written:
@@ -83,6 +85,13 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
     return ExtractResult(instances, license_text, sum(i.size for i in instances),
                          hashes is not None and not unknown, unknown,
                          {sop: md5 or None for sop, md5 in stored.items()})
+
+
+def _size_of(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
 
 
 def _open_zip(path: Path) -> zipfile.ZipFile:
@@ -123,14 +132,15 @@ class _FirstFailure:
 
 def _extract_dicoms(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], dest_dir: Path,
                     expected: ExpectedSeries, limits: ExtractLimits,
-                    hashes: dict[str, str] | None, written: list[Path]) -> list[ExtractedInstance]:
+                    hashes: dict[str, str] | None, written: list[Path],
+                    archive_bytes: int | None = None) -> list[ExtractedInstance]:
     """Extract in up to EXTRACT_THREADS lanes, each with its own handle on the archive.
 
     zlib, MD5 and write() release the GIL, so one big series uses several cores;
     results and the first error (in entry order) come out as if it ran in one thread.
     """
     job = _Job(Path(zf.filename or ""), dest_dir, expected, limits, hashes,
-               Budget(limits.total_cap(expected)), written, _FirstFailure())
+               Budget(limits.total_cap(expected, archive_bytes)), written, _FirstFailure())
     lanes = max(1, min(EXTRACT_THREADS, os.cpu_count() or 1, len(infos) // MIN_LANE_ENTRIES))
     numbered = list(enumerate(infos))
     if lanes == 1:
@@ -192,7 +202,7 @@ def _extract_one(job: _Job, zf: zipfile.ZipFile, n: int,
     uids = _entry_uids(head, size, tmp, name)
     check_uids(uids, series_uid=job.expected.series_uid, study_uid=job.expected.study_uid,
                what=f"entry {name!r}")
-    final = job.dest_dir / instance_name(uids.sop_uid)
+    final = job.dest_dir / instance_name(Uid(uids.sop_uid))  # checked by check_uids
     _replace(tmp, final)
     job.written.append(final)
     return ExtractedInstance(uids.sop_uid, final.name, size, md5)
@@ -280,7 +290,7 @@ def store_single_instance(src_path: Path, dest_dir: Path, *, expected_series_uid
     *md5* is the digest computed while streaming (e.g. ``HashingFile.md5``); if absent the
     file is read again to compute it.
     """
-    validate_uid(expected_sop_uid)
+    Uid(expected_sop_uid)
     uids = read_dicom_uids(src_path, label=f"SOP {expected_sop_uid}")
     check_uids(uids, series_uid=expected_series_uid, study_uid=expected_study_uid,
                sop_uid=expected_sop_uid, what=f"SOP {expected_sop_uid}")
@@ -290,6 +300,6 @@ def store_single_instance(src_path: Path, dest_dir: Path, *, expected_series_uid
     except OSError as exc:
         raise StorageError(f"cannot store {src_path}: {exc}") from exc
     digest = md5 or file_md5(src_path)
-    final = dest_dir / instance_name(uids.sop_uid)
+    final = dest_dir / instance_name(Uid(uids.sop_uid))
     _replace(src_path, final)
     return ExtractedInstance(uids.sop_uid, final.name, size, digest)

@@ -48,16 +48,27 @@ class ExtractLimits:
     ratio_min_bytes: int = 64 * 1024  # tiny entries have meaningless ratios
     max_total_bytes: int | None = None  #: default: 2 x FileSize + 64 MiB, else fallback
     fallback_total_bytes: int = 64 * GiB
+    #: Without a listed FileSize, a series may inflate to at most this multiple of its ZIP
+    #: (above the floor): a 1 MB archive of zeros is refused before a byte is written,
+    #: instead of filling staging with a gigabyte. Real series ZIPs inflate 1-10x.
+    max_series_ratio: float = 200.0
+    series_ratio_floor: int = 64 * MiB
     max_entries: int | None = None  #: default: ImageCount + 16, else fallback
     fallback_entries: int = 100_000
     max_text_bytes: int = 16 * MiB  # LICENSE and md5hashes.csv are read into memory
 
-    def total_cap(self, expected: ExpectedSeries) -> int:
+    def total_cap(self, expected: ExpectedSeries, archive_bytes: int | None = None) -> int:
+        """Most bytes the series' entries may inflate to, all together."""
         if self.max_total_bytes is not None:
             return self.max_total_bytes
-        if expected.file_size is not None:
-            return 2 * expected.file_size + 64 * MiB
-        return self.fallback_total_bytes
+        listed = expected.file_size
+        cap = 2 * listed + 64 * MiB if listed is not None else self.fallback_total_bytes
+        if archive_bytes is None:
+            return cap
+        # No honest archive inflates past max_ratio as a whole, whatever the listing says;
+        # without a listed size the stricter series ratio applies.
+        ratio = self.max_ratio if listed is not None else self.max_series_ratio
+        return min(cap, max(self.series_ratio_floor, int(ratio * archive_bytes)))
 
     def entries_cap(self, expected: ExpectedSeries) -> int:
         if self.max_entries is not None:
@@ -105,8 +116,13 @@ class Budget:
 
 
 def plan_entries(infos: list[zipfile.ZipInfo], expected: ExpectedSeries,
-                 limits: ExtractLimits) -> Plan:
-    """Sort the entries into LICENSE, md5hashes.csv and DICOM; refuse anything hostile."""
+                 limits: ExtractLimits, archive_bytes: int | None = None) -> Plan:
+    """Sort the entries into LICENSE, md5hashes.csv and DICOM; refuse anything hostile.
+
+    Runs on the central directory, before anything is written: the declared sizes are
+    binding (zipfile never inflates an entry past its declared size), so the caps on
+    them bound what extraction can write. *archive_bytes* is the ZIP's own size.
+    """
     if len(infos) > (cap := limits.entries_cap(expected)):
         raise HostileArchive(f"archive has {len(infos)} entries, more than {cap}")
     plan, seen, declared = Plan([]), set(), 0
@@ -119,7 +135,7 @@ def plan_entries(infos: list[zipfile.ZipInfo], expected: ExpectedSeries,
         _check_kind(info)
         _check_declared_size(info, limits)
         declared += info.file_size
-        if declared > (total := limits.total_cap(expected)):
+        if declared > (total := limits.total_cap(expected, archive_bytes)):
             raise HostileArchive(f"entry {name!r}: archive declares more than {total} bytes")
         if info.is_dir():
             continue  # real archives are flat; an empty directory entry is harmless

@@ -6,17 +6,27 @@ import errno
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mirror import layout
+from mirror.domain import PathName, Uid
 from mirror.errors import StorageError
 from mirror.transfer import HashingFile, clear_staging, commit_series_dir, link_or_copy
 from mirror.transfer import commit as commit_mod
 
 
+def _series_dir(root: Path, collection: str, patient: str, study: str, series: str,
+                **kwargs: Any) -> Path:
+    """layout.series_dir takes only validated values: build them as the wire parser does."""
+    return layout.series_dir(root, PathName(collection), PathName(patient), Uid(study),
+                             Uid(series), **kwargs)
+
+
+
 def _stage(root: Path, files: dict[str, bytes]) -> Path:
-    staging = layout.new_staging_dir(root, "1.2.3") / "files"
+    staging = layout.new_staging_dir(root, Uid("1.2.3")) / "files"
     staging.mkdir()
     for name, data in files.items():
         (staging / name).write_bytes(data)
@@ -38,7 +48,7 @@ def swap_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
 
 def test_commit_new_series_creates_parents(tmp_path: Path) -> None:
     staging = _stage(tmp_path, {"1.2.3.1.dcm": b"one", "1.2.3.2.dcm": b"two"})
-    final = layout.series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
+    final = _series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
 
     commit_series_dir(staging, final)
 
@@ -47,7 +57,7 @@ def test_commit_new_series_creates_parents(tmp_path: Path) -> None:
 
 
 def test_commit_replaces_an_old_version_whole(tmp_path: Path, swap_mode: str) -> None:
-    final = layout.series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
+    final = _series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
     commit_series_dir(_stage(tmp_path, {"keep.dcm": b"k", "gone.dcm": b"g"}), final)
     staging = _stage(tmp_path, {})
     link_or_copy(final / "keep.dcm", staging / "keep.dcm")
@@ -63,7 +73,7 @@ def test_commit_replaces_an_old_version_whole(tmp_path: Path, swap_mode: str) ->
 
 def test_failed_swap_puts_the_old_version_back(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    final = layout.series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
+    final = _series_dir(tmp_path, "C", "P", "1.2", "1.2.3")
     commit_series_dir(_stage(tmp_path, {"old.dcm": b"o"}), final)
     staging = _stage(tmp_path, {"new.dcm": b"n"})
     monkeypatch.setattr(commit_mod, "_renameat2", lambda: None)
@@ -120,7 +130,7 @@ def test_link_or_copy_copies_across_devices(tmp_path: Path,
 
 def test_clear_staging_removes_everything_left_behind(tmp_path: Path) -> None:
     _stage(tmp_path, {"a.dcm": b"a"})
-    layout.new_staging_dir(tmp_path, "1.2.4")
+    layout.new_staging_dir(tmp_path, Uid("1.2.4"))
     (layout.staging_root(tmp_path) / "stray.part").write_bytes(b"x")
     assert clear_staging(tmp_path) == 3
     assert list(layout.staging_root(tmp_path).iterdir()) == []
@@ -128,8 +138,8 @@ def test_clear_staging_removes_everything_left_behind(tmp_path: Path) -> None:
 
 
 def test_clear_staging_keeps_recent_entries_when_asked(tmp_path: Path) -> None:
-    old = layout.new_staging_dir(tmp_path, "1.2.3")
-    fresh = layout.new_staging_dir(tmp_path, "1.2.4")
+    old = layout.new_staging_dir(tmp_path, Uid("1.2.3"))
+    fresh = layout.new_staging_dir(tmp_path, Uid("1.2.4"))
     os.utime(old, (1_000_000, 1_000_000))
     assert clear_staging(tmp_path, older_than=3600) == 1
     assert not old.exists() and fresh.exists()

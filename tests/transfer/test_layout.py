@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mirror import layout
+from mirror.domain import PathName, Uid
 from mirror.errors import InvalidUid, StorageError
 from mirror.layout import DescriptiveInfo
 
 ROOT = Path("/archive")
+
+def _series_dir(root: Path, collection: str, patient: str, study: str, series: str,
+                **kwargs: Any) -> Path:
+    """layout.series_dir takes only validated values: build them as the wire parser does."""
+    return layout.series_dir(root, PathName(collection), PathName(patient), Uid(study),
+                             Uid(series), **kwargs)
+
 
 
 @pytest.mark.parametrize("uid", [
@@ -63,7 +72,7 @@ def test_distinct_names_never_collide() -> None:
 
 
 def test_uid_layout_path() -> None:
-    path = layout.series_dir(ROOT, "LIDC-IDRI", "LIDC-IDRI-0001", "1.2.3", "1.2.3.4")
+    path = _series_dir(ROOT, "LIDC-IDRI", "LIDC-IDRI-0001", "1.2.3", "1.2.3.4")
     assert path == ROOT / "LIDC-IDRI" / "LIDC-IDRI-0001" / "1.2.3" / "1.2.3.4"
 
 
@@ -71,7 +80,7 @@ def test_uid_layout_path() -> None:
     ("../..", "p"), ("c", "../../etc"), ("/abs", "p"), ("c", "a/../../b"), ("..", ".."),
 ])
 def test_hostile_collection_or_patient_stays_inside_root(collection: str, patient: str) -> None:
-    path = layout.series_dir(ROOT, collection, patient, "1.2", "1.2.3")
+    path = _series_dir(ROOT, collection, patient, "1.2", "1.2.3")
     assert layout.is_inside(ROOT, path)
     assert path.relative_to(ROOT).parts[2:] == ("1.2", "1.2.3")
     assert len(path.relative_to(ROOT).parts) == 4
@@ -80,12 +89,12 @@ def test_hostile_collection_or_patient_stays_inside_root(collection: str, patien
 @pytest.mark.parametrize(("study", "series"), [("../1", "1.2"), ("1.2", "1.2/../3"), ("1.2", "")])
 def test_series_dir_rejects_bad_uids(study: str, series: str) -> None:
     with pytest.raises(InvalidUid):
-        layout.series_dir(ROOT, "C", "P", study, series)
+        _series_dir(ROOT, "C", "P", study, series)
 
 
 def test_unknown_layout_is_refused() -> None:
     with pytest.raises(StorageError):
-        layout.series_dir(ROOT, "C", "P", "1.2", "1.3", layout="flat")
+        _series_dir(ROOT, "C", "P", "1.2", "1.3", layout="flat")
 
 
 @pytest.mark.parametrize(("info", "study_dir", "series_dir"), [
@@ -98,14 +107,14 @@ def test_unknown_layout_is_refused() -> None:
      "12345", "3000923.000000-..x-67890"),
 ])
 def test_descriptive_layout(info: DescriptiveInfo, study_dir: str, series_dir: str) -> None:
-    path = layout.series_dir(ROOT, "C", "P", "1.2.12345", "1.3.67890", layout="descriptive",
+    path = _series_dir(ROOT, "C", "P", "1.2.12345", "1.3.67890", layout="descriptive",
                              descriptive=info)
     assert path == ROOT / "C" / "P" / study_dir / series_dir
 
 
 def test_descriptive_layout_sanitises_hostile_descriptions() -> None:
     info = DescriptiveInfo(study_description="..\\..\\evil\x00", series_description="\x7f")
-    path = layout.series_dir(ROOT, "C", "P", "1.2", "1.3", layout="descriptive",
+    path = _series_dir(ROOT, "C", "P", "1.2", "1.3", layout="descriptive",
                              descriptive=info)
     rel = path.relative_to(ROOT).parts
     assert len(rel) == 4 and layout.is_inside(ROOT, path)
@@ -113,9 +122,9 @@ def test_descriptive_layout_sanitises_hostile_descriptions() -> None:
 
 
 def test_instance_name() -> None:
-    assert layout.instance_name("1.2.3") == "1.2.3.dcm"
+    assert layout.instance_name(Uid("1.2.3")) == "1.2.3.dcm"
     with pytest.raises(InvalidUid):
-        layout.instance_name("../1.2")
+        layout.instance_name(Uid("../1.2"))
 
 
 @pytest.mark.parametrize(("path", "inside"), [
@@ -127,10 +136,40 @@ def test_is_inside(path: Path, inside: bool) -> None:
 
 
 def test_new_staging_dirs_are_unique_and_under_staging(tmp_path: Path) -> None:
-    first = layout.new_staging_dir(tmp_path, "1.2.3")
-    second = layout.new_staging_dir(tmp_path, "1.2.3")
+    first = layout.new_staging_dir(tmp_path, Uid("1.2.3"))
+    second = layout.new_staging_dir(tmp_path, Uid("1.2.3"))
     assert first != second and first.is_dir() and second.is_dir()
     assert first.parent == second.parent == layout.staging_root(tmp_path) == tmp_path / ".staging"
     assert first.name.startswith("1.2.3.")
     with pytest.raises(InvalidUid):
-        layout.new_staging_dir(tmp_path, "../x")
+        layout.new_staging_dir(tmp_path, Uid("../x"))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: layout.series_dir(ROOT, "C", PathName("P"), Uid("1.2"), Uid("1.3")),
+    lambda: layout.series_dir(ROOT, PathName("C"), "P", Uid("1.2"), Uid("1.3")),
+    lambda: layout.series_dir(ROOT, PathName("C"), PathName("P"), "1.2", Uid("1.3")),
+    lambda: layout.series_dir(ROOT, PathName("C"), PathName("P"), Uid("1.2"), "1.3"),
+    lambda: layout.instance_name("1.2.3"),
+    lambda: layout.staging_part(ROOT, "../../x"),
+    lambda: layout.new_staging_dir(ROOT, "1.2.3"),
+    lambda: layout.study_component(DescriptiveInfo(), "1.2"),
+], ids=["collection", "patient", "study", "series", "instance", "staging part",
+        "staging dir", "study component"])
+def test_layout_refuses_raw_server_strings(call: Any) -> None:
+    """Structural: a path is built only from values validated where the wire is parsed."""
+    with pytest.raises(TypeError, match="validated at the wire"):
+        call()
+
+
+def test_staging_part_is_inside_its_directory(tmp_path: Path) -> None:
+    assert layout.staging_part(tmp_path, Uid("1.2.3")) == tmp_path / "1.2.3.part"
+    with pytest.raises(InvalidUid):
+        layout.staging_part(tmp_path, Uid("../../x"))
+
+
+def test_descriptive_names_from_numbers_and_junk() -> None:
+    info = DescriptiveInfo(study_id=42, study_description=["x"],  # type: ignore[arg-type]
+                           series_description={"a": 1})  # type: ignore[arg-type]
+    assert layout.study_component(info, Uid("1.2.12345")) == "42-12345"
+    assert layout.series_component(info, Uid("1.3.67890")) == "67890"

@@ -5,24 +5,32 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mirror import layout, verify
-from mirror.domain import InstanceRecord
+from mirror.domain import InstanceRecord, PathName, Uid
 from mirror.errors import StorageError, VerificationError
 from tests.transfer.conftest import Series, dicom_bytes
 
 ROOT_REL = "C/P"
 
+def _series_dir(root: Path, collection: str, patient: str, study: str, series: str,
+                **kwargs: Any) -> Path:
+    """layout.series_dir takes only validated values: build them as the wire parser does."""
+    return layout.series_dir(root, PathName(collection), PathName(patient), Uid(study),
+                             Uid(series), **kwargs)
+
+
 
 def _commit(root: Path, series: Series) -> tuple[Path, list[InstanceRecord]]:
     """A series as the workers leave it: files on disk and the catalog's rows."""
-    directory = layout.series_dir(root, "C", "P", series.study_uid, series.series_uid)
+    directory = _series_dir(root, "C", "P", series.study_uid, series.series_uid)
     directory.mkdir(parents=True)
     records = []
     for sop, data in series.instances:
-        name = layout.instance_name(sop)
+        name = layout.instance_name(Uid(sop))
         (directory / name).write_bytes(data)
         rel = f"{ROOT_REL}/{series.study_uid}/{series.series_uid}/{name}"
         records.append(InstanceRecord(sop, rel, len(data), hashlib.md5(data).hexdigest()))
