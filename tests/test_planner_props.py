@@ -135,7 +135,8 @@ class ModelClient:
     def __init__(self, upstream: dict[str, Up], *, sizes: bool) -> None:
         self.upstream, self.sizes = upstream, sizes
 
-    async def iter_series(self, *, collection: str) -> AsyncIterator[RemoteSeries]:
+    async def iter_series(self, *, collection: str,
+                          on_reject: Any = None) -> AsyncIterator[RemoteSeries]:
         for uid in sorted(self.upstream):
             yield listed(uid, self.upstream[uid], sizes=self.sizes)
 
@@ -212,7 +213,11 @@ async def one_pass(client: ModelClient, catalog: ModelCatalog, fraction: float,
                    scope: filters.Scope) -> Plan:
     config = SimpleNamespace(sync=SimpleNamespace(max_delete_fraction=fraction,
                                                   on_remote_delete="keep"))
-    return await _full_listing(client, catalog, COLLECTION, config, False, scope)
+    rejected: list[Any] = []
+    plan = await _full_listing(client, catalog, COLLECTION, config, False, rejected.append,
+                               scope)
+    assert rejected == []  # the model lists only valid rows
+    return plan
 
 
 def check_plan_shape(plan: Plan, listing: dict[str, RemoteSeries]) -> None:
