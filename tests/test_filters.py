@@ -46,8 +46,8 @@ def test_list_keys_come_from_the_environment_comma_separated(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(("text", "message"), [
     ('[sync.filters."A"]\nmodality = ["CT"]\n', 'unknown config key sync.filters."A".modality'),
-    ('[sync.filters."A"]\nmodalities = [1]\n', "sync.filters.A.modalities: expected a list of non-empty strings"),
-    ('[sync.filters."A"]\nmodalities = {x = 1}\n', "sync.filters.A.modalities: expected a list of non-empty strings"),
+    ('[sync.filters."A"]\nmodalities = [1]\n', "sync.filters.A.modalities: expected a list"),
+    ('[sync.filters."A"]\nmodalities = {x = 1}\n', "sync.filters.A.modalities: expected a list"),
     ('[sync]\nfilters = 3\n', "sync.filters: must be a table"),
     ('[sync]\npatients = [1]\n', "sync.patients: expected a list of non-empty strings"),
 ])
