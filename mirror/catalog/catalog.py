@@ -45,6 +45,7 @@ class Catalog(DiscoveryOps, QueueOps, ReportOps):
 
     async def close(self) -> None:
         """Close every pooled connection."""
+        self._dispose_thread_engine()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Catalog:
