@@ -11,7 +11,6 @@ import io
 import os
 import threading
 import zipfile
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
 from mirror.layout import instance_name, validate_uid
 from mirror.transfer.commit import start_writeback
+from mirror.transfer.inflate import INFLATE_ERRORS, open_entry
 from mirror.transfer.zipcheck import (
     LICENSE,
     MD5_CSV,
@@ -175,7 +175,8 @@ def _extract_one(job: _Job, zf: zipfile.ZipFile, n: int,
     name = info.filename
     tmp = job.dest_dir / f".entry-{n}.part"
     job.written.append(tmp)
-    size, md5, head = _copy_entry(zf, info, tmp, job.budget, job.limits)
+    size, md5, head = _copy_entry(zf, info, tmp, job.budget, job.limits,
+                                  md5_checked=job.hashes is not None and name in job.hashes)
     if job.hashes is not None and job.hashes.get(name) != md5:
         listed = job.hashes.get(name)
         raise VerificationError(f"entry {name!r}: MD5 {md5}, {MD5_CSV} has {listed}"
@@ -201,7 +202,7 @@ def _entry_uids(head: bytes, size: int, path: Path, name: str) -> DicomUids:
 
 
 def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: Budget,
-                limits: ExtractLimits) -> tuple[int, str, bytes]:
+                limits: ExtractLimits, *, md5_checked: bool = False) -> tuple[int, str, bytes]:
     """Inflate one entry into *dest*, counting the bytes as they come; (size, md5, head).
 
     *head* is the first chunk (the DICOM header is in it); the kernel is asked to start
@@ -209,7 +210,8 @@ def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: 
     """
     digest, size, head = hashlib.md5(), 0, b""
     try:
-        with zf.open(info) as src, open(dest, "xb", buffering=0) as out:
+        with open_entry(zf, info, md5_checked=md5_checked) as src, \
+                open(dest, "xb", buffering=0) as out:
             while chunk := src.read(CHUNK):
                 size += len(chunk)
                 budget.take(len(chunk), info.filename)
@@ -221,7 +223,7 @@ def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: 
                 _write_all(out, chunk)
                 head = head or chunk
             start_writeback(out.fileno())
-    except (zipfile.BadZipFile, zlib.error, ValueError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, *INFLATE_ERRORS, ValueError, NotImplementedError) as exc:
         raise VerificationError(f"entry {info.filename!r}: corrupt data ({exc})") from exc
     except EOFError as exc:
         raise TruncatedArchive(f"entry {info.filename!r}: cut short ({exc})") from exc
