@@ -11,8 +11,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sidebyside import bigcollection, datasets, noop
 from sidebyside import contenders as c
-from sidebyside import datasets, noop
 from sidebyside.measure import ContenderFailed, Sample, run_measured
 
 
@@ -112,4 +112,39 @@ def _check_noop(sample: Sample, db: Path, series: int) -> None:
         raise ContenderFailed(f"after the no-op resync {done} of {series} series are done")
 
 
-SUITES = {"b1": b1, "b2": b2, "b3": b3, "b4": b4}
+DISCOVERY, NOOP = "tcia-mirror first discovery", "tcia-mirror no-op sync"
+B5_SERIES = {True: 2_000, False: 200_000}  # --quick, full
+
+
+def b5(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:
+    """First discovery of a 200,000-series collection, then a no-op sync of it."""
+    n = B5_SERIES[sets is datasets.QUICK]
+    say(f"[b5] preparing a {n:,}-series getSeries listing (generated once, then reused)")
+    body = bigcollection.listing(work / "b5" / f"listing-{n}.json", n)
+    about = f"{n:,} series in 1 collection (generated nbia-v4 getSeries listing)"
+    out = Outcome("b5", about, datasets.Totals(n, 0, 0), {DISCOVERY: [], NOOP: []})
+    with bigcollection.serve(body) as base:
+        for k in range(runs):
+            run_dir = datasets.fresh_dir(work / "runs" / "b5")
+            config = c.write_config(run_dir, base, [bigcollection.COLLECTION])
+            cmd = [sys.executable, str(c.HERE / "discover_run.py"), str(config),
+                   bigcollection.COLLECTION]
+            sample = run_measured(cmd, log=run_dir / "log.txt", cwd=run_dir, env=c.child_env())
+            if json.loads(sample.stdout)["add"] != n:
+                raise ContenderFailed(f"b5 discovery found {sample.stdout.strip()}, not {n}")
+            out.samples[DISCOVERY].append(sample)
+            say(f"[b5] run {k + 1}/{runs} discovery: {sample.seconds:.2f} s, "
+                f"{sample.cpu:.2f} CPU s, peak RSS {sample.peak_rss / 2**20:.0f} MiB")
+            db = run_dir / "catalog.db"
+            noop.mark_all_done(db)
+            noop.fresh_copy(db, run_dir / "noop.db")
+            config = c.write_config(run_dir, base, [bigcollection.COLLECTION],
+                                    catalog=run_dir / "noop.db")
+            sample = c.mirror_sync(config, run_dir / "noop-log.txt")
+            _check_noop(sample, run_dir / "noop.db", n)
+            out.samples[NOOP].append(sample)
+            say(f"[b5] run {k + 1}/{runs} no-op sync: {sample.seconds:.2f} s")
+    return out
+
+
+SUITES = {"b1": b1, "b2": b2, "b3": b3, "b4": b4, "b5": b5}
