@@ -10,10 +10,12 @@ import io
 import os
 import stat
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path, PurePosixPath
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from mirror.dicomuids import read_uids
@@ -32,6 +34,23 @@ _UID_TAGS = [SOP_UID, SERIES_UID, STUDY_UID]
 HEAD_BYTES = 64 * 1024
 
 
+_PYDICOM_LOCK = threading.Lock()
+
+
+def _pydicom() -> ModuleType:
+    """pydicom with the submodules used here, imported under a lock.
+
+    Extraction lanes and workers get here from several threads at once; two threads
+    importing pydicom concurrently can see it half-initialised (ImportError).
+    """
+    with _PYDICOM_LOCK:
+        import pydicom
+        import pydicom.errors
+        import pydicom.filereader
+        import pydicom.uid
+    return pydicom
+
+
 @cache
 def _parse_errors() -> tuple[type[BaseException], ...]:
     """What pydicom raises on a damaged or non-DICOM file (besides its InvalidDicomError).
@@ -39,10 +58,9 @@ def _parse_errors() -> tuple[type[BaseException], ...]:
     UserWarning: with warnings turned into errors (-W error, the test suite) its
     complaints about a malformed header arrive as exceptions; they mean the same thing.
     """
-    from pydicom.errors import InvalidDicomError
-
-    return (InvalidDicomError, EOFError, ValueError, struct.error, KeyError, TypeError,
-            AttributeError, IndexError, NotImplementedError, UnicodeDecodeError, UserWarning)
+    return (_pydicom().errors.InvalidDicomError, EOFError, ValueError, struct.error, KeyError,
+            TypeError, AttributeError, IndexError, NotImplementedError, UnicodeDecodeError,
+            UserWarning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +121,7 @@ def dicom_uids_in(head: bytes, *, label: str) -> DicomUids:
 
 def _parse_uids(source: Path | io.BytesIO, label: str, path: Path | None) -> DicomUids:
     """The pydicom path: anything :func:`mirror.dicomuids.read_uids` left undecided."""
-    import pydicom
-
+    pydicom = _pydicom()
     try:
         ds = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=_UID_TAGS)
         values = [_raw_uid(ds, tag) for tag in _UID_TAGS]
@@ -154,25 +171,20 @@ def check_dicom_complete(path: Path, *, label: str | None = None) -> None:
     would notice. Values are skipped, not read, so big pixel data cost nothing; a file
     whose meta group length is absent, or deflated, is not checked.
     """
-    import pydicom.filereader
-    from pydicom.uid import (
-        DeflatedExplicitVRLittleEndian,
-        ExplicitVRBigEndian,
-        ImplicitVRLittleEndian,
-    )
-
+    pydicom = _pydicom()
+    uid = pydicom.uid
     label = label or path.name
     try:
         meta = pydicom.filereader.read_file_meta_info(path)
         group_length = meta.get(0x00020000)
         syntax = str(meta.get("TransferSyntaxUID", ""))
-        if group_length is None or syntax == DeflatedExplicitVRLittleEndian:
+        if group_length is None or syntax == uid.DeflatedExplicitVRLittleEndian:
             return
         end = start = 132 + 12 + int(group_length.value)  # preamble, DICM, (0002,0000)
         with open(path, "rb") as fp:
             fp.seek(start)
             for raw in pydicom.filereader.data_element_generator(
-                    fp, syntax == ImplicitVRLittleEndian, syntax != ExplicitVRBigEndian,
+                    fp, syntax == uid.ImplicitVRLittleEndian, syntax != uid.ExplicitVRBigEndian,
                     defer_size=4096):
                 length = getattr(raw, "length", _UNDEFINED)  # undefined SQs come parsed
                 end = fp.tell() if length == _UNDEFINED else raw.value_tell + length
