@@ -39,11 +39,12 @@ async def process_series(pool: Any, item: Any) -> Any:
     outcome = Outcome(item.series_uid, item.collection, "done", attempt=item.attempts)
     staging: Path | None = None
     try:
-        staging = await anyio.to_thread.run_sync(layout.new_staging_dir, root,
-                                                 Uid(item.series_uid))
-        final = final_dir(root, pool.settings.archive.layout, item)
-        await anyio.to_thread.run_sync(_refuse_foreign_series, final, item.series_uid)
-        mode, instances = await _fetch(pool, item, final, staging)
+        # one thread hop for all the file-system work before the download
+        staging, final, on_disk = await anyio.to_thread.run_sync(
+            _prepare, root, pool.settings.archive.layout, item)
+        mode, instances = await _fetch(pool, item, final, staging, on_disk)
+        if mode == "full":
+            staging = None  # the commit hop removed it already
         await pool.catalog.complete(
             item.series_uid, pool.owner, local_path=str(final.relative_to(root)),
             instances=instances, verified_at=datetime.now(UTC))
@@ -96,6 +97,18 @@ def final_dir(root: Path, layout_name: str, item: Any) -> Path:
     return layout.series_dir(root, *names, layout="descriptive", descriptive=info)
 
 
+def _prepare(root: Path, layout_name: str, item: Any) -> tuple[Path, Path, bool]:
+    """(staging dir, final dir, whether the final dir exists), refusing a foreign series."""
+    staging = layout.new_staging_dir(root, Uid(item.series_uid))
+    try:
+        final = final_dir(root, layout_name, item)
+        _refuse_foreign_series(final, item.series_uid)
+        return staging, final, final.is_dir()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def _refuse_foreign_series(final: Path, series_uid: str) -> None:
     """Never replace a directory that holds another series (descriptive names can collide)."""
     if not final.is_dir():
@@ -110,13 +123,13 @@ def _refuse_foreign_series(final: Path, series_uid: str) -> None:
                                f"series {series_uid} there (archive path collision)")
 
 
-async def _fetch(pool: Any, item: Any, final: Path,
-                 staging: Path) -> tuple[str, list[InstanceRecord]]:
+async def _fetch(pool: Any, item: Any, final: Path, staging: Path,
+                 on_disk: bool) -> tuple[str, list[InstanceRecord]]:
     root = Path(pool.settings.archive.root)
     present: dict[str, Any] = {}
     known: dict[str, InstanceRecord] = {}
     spelled: dict[str, str] = {}
-    if await anyio.to_thread.run_sync(final.is_dir):  # a new series costs no catalog read
+    if on_disk:  # a new series costs no catalog read
         known = {i.sop_uid: i for i in await pool.catalog.instances(item.series_uid)}
         present = await anyio.to_thread.run_sync(_intact_on_disk, final, item, known)
         # queued by the hash check: files whose bytes changed upstream are not intact
@@ -215,13 +228,21 @@ async def _full(pool: Any, item: Any, final: Path,
     expected = transfer.ExpectedSeries(
         series_uid=item.series_uid, study_uid=item.study_uid, image_count=item.image_count,
         file_size=item.file_size, md5_source=md5)
-    result = await anyio.to_thread.run_sync(
-        lambda: transfer.extract_series_zip(zip_path, files, expected=expected))
+    return await anyio.to_thread.run_sync(_extract_and_commit, zip_path, files, final,
+                                          staging, expected, Path(settings.archive.root),
+                                          item.collection)
+
+
+def _extract_and_commit(zip_path: Path, files: Path, final: Path, staging: Path,
+                        expected: Any, root: Path,
+                        collection: str) -> tuple[list[Any], dict[str, str]]:
+    """Extract, verify, fsync and rename into place, in one thread hop; then drop staging."""
+    result = transfer.extract_series_zip(zip_path, files, expected=expected)
     zip_path.unlink(missing_ok=True)
-    await anyio.to_thread.run_sync(transfer.commit_series_dir, files, final)
+    transfer.commit_series_dir(files, final)
+    shutil.rmtree(staging, ignore_errors=True)
     if result.license_text:  # v4 ZIPs carry the collection's license: keep it beside
-        await anyio.to_thread.run_sync(transfer.store_license, Path(settings.archive.root),
-                                       item.collection, result.license_text)
+        transfer.store_license(root, collection, result.license_text)
     return result.instances, hashcheck.server_strings(result)
 
 

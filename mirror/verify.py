@@ -10,32 +10,58 @@ import io
 import os
 import stat
 import struct
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path, PurePosixPath
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import pydicom
-from pydicom.errors import InvalidDicomError
-from pydicom.tag import Tag
-from pydicom.uid import (
-    DeflatedExplicitVRLittleEndian,
-    ExplicitVRBigEndian,
-    ImplicitVRLittleEndian,
-)
-
+from mirror.dicomuids import read_uids
 from mirror.domain import InstanceRecord, Uid, printable
 from mirror.errors import InvalidUid, StorageError, VerificationError
 from mirror.layout import instance_name
 from mirror.merkle import md5_equal
 
-SOP_UID, SERIES_UID, STUDY_UID = Tag(0x0008, 0x0018), Tag(0x0020, 0x000E), Tag(0x0020, 0x000D)
+if TYPE_CHECKING:
+    import pydicom
+
+# pydicom (and numpy under it) loads only when a header needs it: most headers are
+# read by mirror.dicomuids, and a no-op sync never reads one.
+SOP_UID, SERIES_UID, STUDY_UID = 0x00080018, 0x0020000E, 0x0020000D
 _UID_TAGS = [SOP_UID, SERIES_UID, STUDY_UID]
-#: What pydicom raises on a damaged or non-DICOM file (besides its own InvalidDicomError).
-#: UserWarning: with warnings turned into errors (-W error, the test suite) its complaints
-#: about a malformed header arrive as exceptions; they mean the same thing.
-_PARSE_ERRORS = (InvalidDicomError, EOFError, ValueError, struct.error, KeyError, TypeError,
-                 AttributeError, IndexError, NotImplementedError, UnicodeDecodeError,
-                 UserWarning)
+#: Bytes of a file read for its UIDs before pydicom is asked (headers are a few KB).
+HEAD_BYTES = 64 * 1024
+
+
+_PYDICOM_LOCK = threading.Lock()
+
+
+def _pydicom() -> ModuleType:
+    """pydicom with the submodules used here, imported under a lock.
+
+    Extraction lanes and workers get here from several threads at once; two threads
+    importing pydicom concurrently can see it half-initialised (ImportError).
+    """
+    with _PYDICOM_LOCK:
+        import pydicom
+        import pydicom.errors
+        import pydicom.filereader
+        import pydicom.uid
+    return pydicom
+
+
+@cache
+def _parse_errors() -> tuple[type[BaseException], ...]:
+    """What pydicom raises on a damaged or non-DICOM file (besides its InvalidDicomError).
+
+    UserWarning: with warnings turned into errors (-W error, the test suite) its
+    complaints about a malformed header arrive as exceptions; they mean the same thing.
+    """
+    return (_pydicom().errors.InvalidDicomError, EOFError, ValueError, struct.error, KeyError,
+            TypeError, AttributeError, IndexError, NotImplementedError, UnicodeDecodeError,
+            UserWarning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +99,13 @@ def read_dicom_uids(path: Path, *, label: str | None = None) -> DicomUids:
 
     *label* names the file in error messages (default: its file name).
     """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_BYTES)
+    except OSError as exc:
+        raise StorageError(f"cannot read {path}: {exc}") from exc
+    if (uids := read_uids(head)) is not None:
+        return DicomUids(*uids)
     return _parse_uids(path, label or path.name, path)
 
 
@@ -82,16 +115,20 @@ def dicom_uids_in(head: bytes, *, label: str) -> DicomUids:
     The extractor has each entry's first chunk at hand: parsing it there saves opening
     and reading every file a second time. A header longer than *head* fails to parse.
     """
+    if (uids := read_uids(head)) is not None:
+        return DicomUids(*uids)
     return _parse_uids(io.BytesIO(head), label, None)
 
 
 def _parse_uids(source: Path | io.BytesIO, label: str, path: Path | None) -> DicomUids:
+    """The pydicom path: anything :func:`mirror.dicomuids.read_uids` left undecided."""
+    pydicom = _pydicom()
     try:
         ds = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=_UID_TAGS)
         values = [_raw_uid(ds, tag) for tag in _UID_TAGS]
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
-    except _PARSE_ERRORS as exc:
+    except _parse_errors() as exc:
         raise VerificationError(f"{label}: not a readable DICOM file ({exc})") from exc
     names = ("SOPInstanceUID", "SeriesInstanceUID", "StudyInstanceUID")
     for name, value in zip(names, values, strict=True):
@@ -135,25 +172,27 @@ def check_dicom_complete(path: Path, *, label: str | None = None) -> None:
     would notice. Values are skipped, not read, so big pixel data cost nothing; a file
     whose meta group length is absent, or deflated, is not checked.
     """
+    pydicom = _pydicom()
+    uid = pydicom.uid
     label = label or path.name
     try:
         meta = pydicom.filereader.read_file_meta_info(path)
-        group_length = meta.get(Tag(0x0002, 0x0000))
+        group_length = meta.get(0x00020000)
         syntax = str(meta.get("TransferSyntaxUID", ""))
-        if group_length is None or syntax == DeflatedExplicitVRLittleEndian:
+        if group_length is None or syntax == uid.DeflatedExplicitVRLittleEndian:
             return
         end = start = 132 + 12 + int(group_length.value)  # preamble, DICM, (0002,0000)
         with open(path, "rb") as fp:
             fp.seek(start)
             for raw in pydicom.filereader.data_element_generator(
-                    fp, syntax == ImplicitVRLittleEndian, syntax != ExplicitVRBigEndian,
+                    fp, syntax == uid.ImplicitVRLittleEndian, syntax != uid.ExplicitVRBigEndian,
                     defer_size=4096):
                 length = getattr(raw, "length", _UNDEFINED)  # undefined SQs come parsed
                 end = fp.tell() if length == _UNDEFINED else raw.value_tell + length
             size = os.fstat(fp.fileno()).st_size
     except OSError as exc:
         raise StorageError(f"cannot read {path}: {exc}") from exc
-    except _PARSE_ERRORS as exc:
+    except _parse_errors() as exc:
         raise VerificationError(f"{label}: not a readable DICOM file ({exc})") from exc
     if end > size:
         raise VerificationError(f"{label}: cut short: {size} bytes, its last DICOM element "

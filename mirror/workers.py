@@ -213,7 +213,7 @@ class Pool:
                     continue
                 if until_idle and not self.in_flight and await self._idle_for_good():
                     return
-            await self._wait_for_work()
+            await self._wait_for_work(nothing_due=free > 0)
 
     async def _idle_for_good(self) -> bool:
         """Nothing pending, or everything queued is due beyond the horizon (then deferred)."""
@@ -241,11 +241,14 @@ class Pool:
             return False
         return attempts >= self.settings.sync.max_attempts
 
-    async def _wait_for_work(self) -> None:
-        """Sleep until a download finishes, new work is announced, or a retry is due."""
-        due = await self.catalog.next_due(self.collections)
+    async def _wait_for_work(self, *, nothing_due: bool = True) -> None:
+        """Sleep until a download finishes, new work is announced, or a retry is due.
+
+        With every worker busy (*nothing_due* False) only a finished download matters:
+        no catalog read per wake-up (small series finish by the hundred per second).
+        """
         wait = IDLE_RECHECK
-        if due is not None:
+        if nothing_due and (due := await self.catalog.next_due(self.collections)) is not None:
             wait = min(wait, max((due - datetime.now(UTC)).total_seconds(), 0.05))
         changed = self._changed
         with anyio.move_on_after(wait):

@@ -17,7 +17,7 @@ from sidebyside.contenders import REPO
 from sidebyside.measure import ContenderFailed
 
 DEFAULT_WORK = REPO / "benchmarks" / ".work"
-NEEDED_GB = {"b1": 4, "b2": 4, "b3": 1, "b4": 2}  # dataset + ZIP caches + one output
+NEEDED_GB = {"b1": 4, "b2": 4, "b3": 1, "b4": 2, "b5": 1}  # dataset + ZIP caches + one output
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -26,7 +26,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="tiny datasets and 1 run (the smoke test's setting)")
     p.add_argument("--runs", type=int, help="runs per contender (default 3, --quick 1)")
-    p.add_argument("--only", default="b1,b2,b3,b4", help="comma-separated subset of b1-b4")
+    p.add_argument("--only", default="b1,b2,b3,b4",
+                   help="comma-separated subset of b1-b5 (b5, NLST-sized discovery, "
+                        "runs only when named)")
     p.add_argument("--work", type=Path, default=DEFAULT_WORK,
                    help="datasets, catalogs and run folders (default benchmarks/.work)")
     p.add_argument("--json", type=Path, help="also write every sample to this file")

@@ -34,7 +34,7 @@ def template_catalog(work: Path, config: Path, collections: list[str], tag: str)
     building.unlink(missing_ok=True)
     settings = load_settings(config, env={})
     asyncio.run(_discover(f"sqlite+aiosqlite:///{building}", settings, collections))
-    _mark_all_done(building)
+    mark_all_done(building)
     building.rename(path)
     return path
 
@@ -51,7 +51,7 @@ async def _discover(url: str, settings: object, collections: list[str]) -> None:
         await catalog.close()
 
 
-def _mark_all_done(db: Path) -> None:
+def mark_all_done(db: Path) -> None:
     """What claim + complete would leave behind for every series, in one statement."""
     engine = sa.create_engine(f"sqlite:///{db}")
     now = datetime.now(UTC)

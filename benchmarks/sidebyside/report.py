@@ -62,6 +62,22 @@ def throughput_table(outcome: Outcome) -> str:
     return table(head, rows)
 
 
+def cpu_per_gb(outcome: Outcome, name: str) -> float:
+    return _med(outcome.samples[name], lambda s: s.cpu) / (outcome.totals.bytes / 1e9)
+
+
+def limit_lines(outcome: Outcome) -> str:
+    """B1: CPU s per GB of every contender next to the verifying-mirror limit."""
+    if outcome.limit is None:
+        return ""
+    lim = float(outcome.limit["cpu_s_per_gb"])
+    per = ", ".join(f"{name} {cpu_per_gb(outcome, name):.2f}" for name in outcome.samples)
+    return (f"\n\nCPU s per GB of DICOM: {per}. Verifying-mirror limit measured in this run "
+            f"(inflate with {outcome.limit['inflater']} + MD5 + UID header read + write, one "
+            f"thread, no network, no fsync): **{lim:.2f} CPU s/GB**; tcia-mirror is "
+            f"{cpu_per_gb(outcome, MIRROR) / lim:.2f}x the limit.")
+
+
 def memory_table(outcome: Outcome) -> str:
     head = ["contender", "peak RSS MB (median)", "peak RSS MB (max)", "wall s (median)",
             "CPU s", "MB/s"]
@@ -89,6 +105,16 @@ def noop_table(outcome: Outcome) -> str:
           ", ".join(f"{k} {v}" for k, v in endpoints)]])
 
 
+def discovery_table(outcome: Outcome) -> str:
+    """B5: the first discovery and the no-op sync after it, each in its own process."""
+    rows = []
+    for name, samples in outcome.samples.items():
+        rows.append([name, f"{outcome.totals.series:,}", f"{_secs(outcome, name):.2f}",
+                     f"{_med(samples, lambda s: s.cpu):.2f}",
+                     f"{_med(samples, lambda s: s.peak_rss) / MB:.0f}"])
+    return table(["step", "series", "wall s (median)", "CPU s", "peak RSS MB"], rows)
+
+
 def checks(results: dict[str, Outcome]) -> list[Check]:
     """(label, measured, target, met) for every target of the benchmarks that ran."""
     out: list[Check] = []
@@ -101,6 +127,16 @@ def checks(results: dict[str, Outcome]) -> list[Check]:
                         speed >= 1.5))
             out.append((f"{key.upper()} tcia-mirror time / raw floor time", floor, 1.25,
                         floor <= 1.25))
+            out.append((f"{key.upper()} tcia-mirror CPU / tcia-utils CPU (lower is better)",
+                        cpu := _med(o.samples[MIRROR], lambda s: s.cpu)
+                        / _med(o.samples[UTILS], lambda s: s.cpu), 1 / 1.5, cpu <= 1 / 1.5))
+            if o.limit is not None:
+                times = cpu_per_gb(o, MIRROR) / float(o.limit["cpu_s_per_gb"])
+                out.append((f"{key.upper()} tcia-mirror CPU per GB / verifying-mirror limit",
+                            times, 1.5, times <= 1.5))
+            if key == "b3":
+                ms = _med(o.samples[MIRROR], lambda s: s.cpu) / o.totals.series * 1000
+                out.append(("B3 tcia-mirror CPU ms per series", ms, 2.0, ms <= 2.0))
     if "b2" in results:
         rss = _med(results["b2"].samples[MIRROR], lambda s: s.peak_rss) / MB
         out.append(("B2 tcia-mirror peak RSS, MB", rss, 150.0, rss <= 150))
@@ -110,6 +146,14 @@ def checks(results: dict[str, Outcome]) -> list[Check]:
         per = _med(o.samples[MIRROR], lambda s: s.extra["requests"]) / o.collections
         out.append(("B4 no-op resync wall time, s", secs, 10.0, secs <= 10))
         out.append(("B4 requests per collection", per, 3.0, per <= 3))
+    if "b5" in results:
+        o = results["b5"]
+        first = o.samples["tcia-mirror first discovery"]
+        cpu, rss = _med(first, lambda s: s.cpu), _med(first, lambda s: s.peak_rss) / MB
+        noop = _secs(o, "tcia-mirror no-op sync")
+        out.append(("B5 first discovery CPU s", cpu, 15.0, cpu <= 15))
+        out.append(("B5 first discovery peak RSS, MB", rss, 300.0, rss <= 300))
+        out.append(("B5 no-op sync wall time, s", noop, 5.0, noop <= 5))
     return out
 
 
@@ -126,13 +170,15 @@ def verdicts(results: dict[str, Outcome]) -> str:
 
 def render(results: dict[str, Outcome]) -> str:
     titles = {"b1": "B1 throughput", "b2": "B2 memory", "b3": "B3 small series",
-              "b4": "B4 no-op resync"}
+              "b4": "B4 no-op resync", "b5": "B5 NLST-sized discovery"}
     kinds = {"b1": throughput_table, "b2": memory_table, "b3": throughput_table,
-             "b4": noop_table}
+             "b4": noop_table, "b5": discovery_table}
     parts = []
     for key, outcome in results.items():
         runs = len(next(iter(outcome.samples.values())))
-        parts.append(f"### {titles[key]}: {outcome.about}, {runs} run(s) each, "
-                     f"{outcome.totals.bytes / MB:,.1f} MB of DICOM\n\n{kinds[key](outcome)}")
+        dicom = f", {outcome.totals.bytes / MB:,.1f} MB of DICOM" if outcome.totals.bytes else ""
+        parts.append(f"### {titles[key]}: {outcome.about}, {runs} run(s) each{dicom}"
+                     f"\n\n{kinds[key](outcome)}"
+                     f"{limit_lines(outcome)}")
     parts.append("### Targets\n\n" + verdicts(results))
     return "\n\n".join(parts) + "\n"

@@ -49,6 +49,7 @@ class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps, FailureAndThroughputO
 
     async def close(self) -> None:
         """Close every pooled connection."""
+        self._dispose_thread_engine()
         await self._engine.dispose()
 
     async def __aenter__(self) -> Catalog:

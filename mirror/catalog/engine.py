@@ -12,17 +12,19 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from mirror.errors import CatalogError, ConfigError
 
 #: Seconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT = 60.0
 #: Execution option marking an engine whose transactions write.
-_WRITE = "mirror_write"
+_WRITE = WRITE_OPTION = "mirror_write"
 _DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 
 
@@ -60,7 +62,7 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(
             parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(
         parsed,
@@ -81,9 +83,25 @@ def writer(engine: AsyncEngine) -> AsyncEngine:
     return engine.execution_options(**{_WRITE: True})
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    sync_engine = engine.sync_engine
+def sqlite_thread_engine(url: str) -> Engine | None:
+    """A plain (pysqlite) engine on the same SQLite file, for work run in a thread.
 
+    With aiosqlite every DBAPI call is a hop to its thread and back (a dozen per
+    transaction); the hot queue transactions instead run whole in one worker-thread hop
+    on this engine. Same pragmas, same BEGIN IMMEDIATE for writers. None for Postgres
+    and in-memory SQLite (another connection would see another database).
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return None
+    engine = sa_create_engine(
+        URL.create("sqlite", database=str(path)), poolclass=QueuePool, pool_size=2, max_overflow=6,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False})
+    _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(sync_engine: Engine) -> None:
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself (see _on_begin) instead of the driver.
@@ -121,6 +139,13 @@ def mapped_errors(url: str | URL) -> Iterator[None]:
         yield
     except (SQLAlchemyError, OSError) as exc:
         raise CatalogError(f"catalog {safe_url(url)}: {describe(exc)}") from exc
+
+
+@contextmanager
+def thread_transaction(engine: Engine, url: str | URL) -> Iterator[Connection]:
+    """One transaction on a :func:`sqlite_thread_engine` (call it in a worker thread)."""
+    with mapped_errors(url), engine.begin() as conn:
+        yield conn
 
 
 @asynccontextmanager

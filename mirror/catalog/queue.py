@@ -11,10 +11,13 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy import Integer, Row, bindparam, func, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mirror.catalog import models
+from mirror.catalog.completions import Completion, CompletionStatements, complete_batch
+from mirror.catalog.groupcommit import GroupCommit
 from mirror.catalog.records import ClaimedSeries, LeaseLost
 from mirror.catalog.store import Store, chunked, guarded, in_collections, utcnow, with_names
 from mirror.domain import Event, InstanceRecord, SeriesState, transition
@@ -34,6 +37,10 @@ _RELEASED = {"lease_owner": None, "lease_expires_at": None, "needs_refetch": Fal
 class QueueOps(Store):
     """What workers do with the queue."""
 
+    _completions: GroupCommit[Completion] | None = None
+    _claim_cache: dict[tuple[str, ...] | None, tuple[Any, Any]] | None = None
+    _statements: CompletionStatements | None = None
+
     async def claim(
         self, owner: str, limit: int, *, lease_seconds: float,
         collections: Sequence[str] | None = None, now: datetime | None = None,
@@ -42,10 +49,36 @@ class QueueOps(Store):
         if limit <= 0:
             return []
         now = now or utcnow()
+        claim, fetch = self._claim_statements(
+            None if collections is None else tuple(collections))
+        params = {"c_now": now, "c_owner": owner, "c_limit": limit,
+                  "c_expires": now + timedelta(seconds=lease_seconds)}
+
+        def run(conn: Connection) -> list[ClaimedSeries]:
+            ids = list(conn.execute(claim, params).scalars())
+            if not ids:
+                return []
+            return [ClaimedSeries(**row._mapping) for row in conn.execute(fetch, {"c_ids": ids})]
+
+        return await self._run_write(run)
+
+    def _claim_statements(self, collections: tuple[str, ...] | None) -> tuple[Any, Any]:
+        """The claim UPDATE and the SELECT of what was claimed, built once per filter.
+
+        Claims run once per finished batch of series; building and cache-keying these
+        statements anew each time cost more than running them.
+        """
+        cache = self._claim_cache
+        if cache is None:
+            cache = self._claim_cache = {}
+        if (built := cache.get(collections)) is not None:
+            return built
         where, new_state = guarded(Event.CLAIM)
-        due = (select(S.c.id).where(where, S.c.next_attempt_at <= now)
-               .order_by(S.c.next_attempt_at, S.c.id).limit(limit))
-        if (only := in_collections(collections)) is not None:
+        due = (select(S.c.id).where(where, S.c.next_attempt_at <= bindparam("c_now"))
+               .order_by(S.c.next_attempt_at, S.c.id)
+               .limit(bindparam("c_limit", type_=Integer)))
+        if (only := in_collections(None if collections is None else list(collections))) \
+                is not None:
             due = due.where(only)
         if self._postgres:
             due = due.with_for_update(skip_locked=True)
@@ -53,18 +86,17 @@ class QueueOps(Store):
         # may rescan it and lock (and claim) more than *limit* rows.
         due_ids = due.cte("due").prefix_with("MATERIALIZED")
         claim = (update(S).where(S.c.id.in_(select(due_ids.c.id)), where)
-                 .values(state=new_state, lease_owner=owner,
-                         lease_expires_at=now + timedelta(seconds=lease_seconds),
+                 .values(state=new_state, lease_owner=bindparam("c_owner"),
+                         lease_expires_at=bindparam("c_expires"),
                          attempts=S.c.attempts + 1)
                  .returning(S.c.id))
-        async with self._write() as conn:
-            ids = list((await conn.execute(claim)).scalars())
-            if not ids:
-                return []
-            rows = await conn.execute(
-                with_names(select(*_CLAIMED_COLUMNS).select_from(S))
-                .where(S.c.id.in_(ids)).order_by(S.c.next_attempt_at, S.c.id))
-            return [ClaimedSeries(**row._mapping) for row in rows]
+        fetch = (with_names(select(*_CLAIMED_COLUMNS).select_from(S))
+                 .where(S.c.id.in_(bindparam("c_ids", expanding=True)))
+                 .order_by(S.c.next_attempt_at, S.c.id))
+        if len(cache) >= 16:  # one entry per collection filter in use; a daemon has one
+            cache.clear()
+        cache[collections] = (claim, fetch)
+        return claim, fetch
 
     async def heartbeat(
         self, owner: str, series_uids: Sequence[str], *, lease_seconds: float,
@@ -88,28 +120,22 @@ class QueueOps(Store):
         """Commit a verified series: its instance rows, local totals, then DONE.
 
         If the series was re-discovered while being fetched, the files are recorded
-        but the series goes back to the queue (the fetch may be stale).
+        but the series goes back to the queue (the fetch may be stale). Series that
+        finish while another commit runs are committed together in the next transaction
+        (:mod:`mirror.catalog.groupcommit`); each caller still gets its own outcome.
         """
-        now = utcnow()
-        async with self._write() as conn:
-            row = await self._leased(conn, series_uid, owner)
-            await conn.execute(delete(INST).where(INST.c.series_ref == row.id))
-            for chunk in chunked(list(instances)):
-                # RETURNING: sent as multi-row VALUES pages rather than row by row
-                await conn.execute(INST.insert().returning(INST.c.id), [
-                    {"series_ref": row.id, "sop_uid": i.sop_uid, "path": i.path,
-                     "size": i.size, "md5": i.md5, "server_md5": i.server_md5}
-                    for i in chunk])
-            values: dict[str, Any] = {
-                "local_path": local_path, "local_bytes": sum(i.size for i in instances),
-                "local_instance_count": len(instances), "verified_at": verified_at or now,
-                "last_error": None}
-            if row.needs_refetch:
-                values.update(_requeued(row, Event.RETRY, now))
-            else:
-                values.update(state=transition(row.state, Event.COMPLETE), repair=False,
-                              next_attempt_at=None)
-            await self._finish(conn, row, owner, values)
+        if self._completions is None:
+            self._completions = GroupCommit(self._complete_batch)
+        await self._completions.submit(Completion(
+            series_uid, owner, local_path, list(instances), verified_at or utcnow()))
+
+    async def _complete_batch(self, batch: Sequence[Completion]) -> list[BaseException | None]:
+        return await self._run_write(lambda conn: complete_batch(self, conn, batch))
+
+    def _completion_statements(self) -> CompletionStatements:
+        if self._statements is None:
+            self._statements = CompletionStatements(self)
+        return self._statements
 
     async def fail(
         self, series_uid: str, owner: str, *, error: str, retry_at: datetime | None,

@@ -8,12 +8,13 @@ the table lacks; single-row changes read the row and call :func:`mirror.domain.t
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+import anyio
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mirror.catalog import engine as catalog_engine
@@ -108,6 +110,10 @@ class Store:
         self._writer = catalog_engine.writer(engine)
         self._url = url
         self._postgres = engine.dialect.name == "postgresql"
+        self._thread_writer: Engine | None = None
+        if (thread_engine := catalog_engine.sqlite_thread_engine(url)) is not None:
+            self._thread_writer = thread_engine.execution_options(
+                **{catalog_engine.WRITE_OPTION: True})
 
     @property
     def url(self) -> str:
@@ -131,6 +137,18 @@ class Store:
             func.json_each(bindparam(None, json.dumps(items), type_=String())))
         return column.in_(unpacked.scalar_subquery())
 
+    def _one_of_param(self, column: Any, name: str) -> ColumnElement[bool]:
+        """Like :meth:`_one_of` with a named parameter, for statements built once;
+        pass the values through :meth:`_one_of_value`."""
+        if self._postgres:
+            return column == any_(bindparam(name, type_=ARRAY(column.type)))
+        unpacked = select(literal_column("value")).select_from(
+            func.json_each(bindparam(name, type_=String())))
+        return column.in_(unpacked.scalar_subquery())
+
+    def _one_of_value(self, values: Collection[Any]) -> Any:
+        return list(values) if self._postgres else json.dumps(list(values))
+
     def _insert(self, table: Any) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT."""
         return (postgresql.insert if self._postgres else sqlite.insert)(table)
@@ -139,6 +157,25 @@ class Store:
     async def _read(self) -> AsyncIterator[AsyncConnection]:
         async with catalog_engine.transaction(self._engine, self._url) as conn:
             yield conn
+
+    async def _run_write(self, work: Callable[[Connection], T]) -> T:
+        """Run *work* (plain synchronous SQLAlchemy) in one write transaction.
+
+        On a SQLite file the whole transaction is one worker-thread hop on a pysqlite
+        connection; elsewhere it runs on the async engine (``run_sync``).
+        """
+        if (engine := self._thread_writer) is not None:
+            return await anyio.to_thread.run_sync(self._in_thread, engine, work)
+        async with self._write() as conn:
+            return await conn.run_sync(work)
+
+    def _in_thread(self, engine: Engine, work: Callable[[Connection], T]) -> T:
+        with catalog_engine.thread_transaction(engine, self._url) as conn:
+            return work(conn)
+
+    def _dispose_thread_engine(self) -> None:
+        if self._thread_writer is not None:
+            self._thread_writer.engine.dispose()
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:

@@ -135,6 +135,8 @@ def to_datetime(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip()
+    if (fast := _fast_datetime(text)) is not None:
+        return fast
     java = _JAVA_DATE_ZONE.match(text)
     if java:
         text = f"{java.group(1)} {java.group(2)}"
@@ -149,6 +151,31 @@ def to_datetime(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _fast_datetime(text: str) -> datetime | None:
+    """The two shapes listings are made of, without strptime's retries (None: not these).
+
+    NBIA v4 ``MM-DD-YYYY`` and v1 ``YYYY-MM-DD HH:MM:SS[.f]``: a 200,000-series listing
+    has 400,000 of them, and trying the format list in order cost a third of discovery.
+    Gives exactly what the matching ``_DATETIME_FORMATS`` entry gives, or None.
+    """
+    try:
+        if len(text) == 10 and text[2] == "-" and text[5] == "-" and text.isascii():
+            if text[:2].isdigit() and text[3:5].isdigit() and text[6:].isdigit():
+                return datetime(int(text[6:]), int(text[:2]), int(text[3:5]), tzinfo=UTC)
+        elif (19 <= len(text) <= 26 and text[4] == "-" and text[7] == "-" and text[10] == " "
+              and text[13] == ":" and text[16] == ":" and text.isascii()
+              and (len(text) == 19 or text[19] == ".")):
+            digits = text[:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+            fraction = text[20:]
+            if digits.isdigit() and (len(text) == 19 or (fraction and fraction.isdigit())):
+                return datetime(int(text[:4]), int(text[5:7]), int(text[8:10]),
+                                int(text[11:13]), int(text[14:16]), int(text[17:19]),
+                                int(fraction.ljust(6, "0")) if fraction else 0, tzinfo=UTC)
+    except ValueError:  # e.g. month 13: the slow path decides
+        return None
+    return None
 
 
 def to_date(value: Any) -> date | None:

@@ -11,7 +11,6 @@ import io
 import os
 import threading
 import zipfile
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from mirror.errors import HostileArchive, StorageError, TruncatedArchive, Verifi
 from mirror.layout import instance_name
 from mirror.merkle import md5_equal
 from mirror.transfer.commit import start_writeback
+from mirror.transfer.inflate import INFLATE_ERRORS, open_entry
 from mirror.transfer.zipcheck import (
     LICENSE,
     MD5_CSV,
@@ -192,11 +192,14 @@ def _extract_one(job: _Job, zf: zipfile.ZipFile, n: int,
     name = info.filename
     tmp = job.dest_dir / f".entry-{n}.part"
     job.written.append(tmp)
-    size, md5, head = _copy_entry(zf, info, tmp, job.budget, job.limits)
-    if job.hashes is not None:
-        if name not in job.hashes:
+    hashes = job.hashes
+    size, md5, head = _copy_entry(zf, info, tmp, job.budget, job.limits,
+                                  md5_checked=hashes is not None
+                                  and listed_md5(hashes.get(name)) is not None)
+    if hashes is not None:
+        if name not in hashes:
             raise VerificationError(f"entry {name!r}: not listed in {MD5_CSV}")
-        listed = listed_md5(job.hashes[name])  # None: an empty row, unknown
+        listed = listed_md5(hashes[name])  # None: an empty row, unknown
         if listed is not None and not md5_equal(listed, md5):
             raise VerificationError(f"entry {name!r}: MD5 {md5}, {MD5_CSV} has {listed}")
     uids = _entry_uids(head, size, tmp, name)
@@ -220,7 +223,7 @@ def _entry_uids(head: bytes, size: int, path: Path, name: str) -> DicomUids:
 
 
 def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: Budget,
-                limits: ExtractLimits) -> tuple[int, str, bytes]:
+                limits: ExtractLimits, *, md5_checked: bool = False) -> tuple[int, str, bytes]:
     """Inflate one entry into *dest*, counting the bytes as they come; (size, md5, head).
 
     *head* is the first chunk (the DICOM header is in it); the kernel is asked to start
@@ -228,7 +231,8 @@ def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: 
     """
     digest, size, head = hashlib.md5(), 0, b""
     try:
-        with zf.open(info) as src, open(dest, "xb", buffering=0) as out:
+        with open_entry(zf, info, md5_checked=md5_checked) as src, \
+                open(dest, "xb", buffering=0) as out:
             while chunk := src.read(CHUNK):
                 size += len(chunk)
                 budget.take(len(chunk), info.filename)
@@ -240,7 +244,7 @@ def _copy_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, budget: 
                 _write_all(out, chunk)
                 head = head or chunk
             start_writeback(out.fileno())
-    except (zipfile.BadZipFile, zlib.error, ValueError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, *INFLATE_ERRORS, ValueError, NotImplementedError) as exc:
         raise VerificationError(f"entry {info.filename!r}: corrupt data ({exc})") from exc
     except EOFError as exc:
         raise TruncatedArchive(f"entry {info.filename!r}: cut short ({exc})") from exc
