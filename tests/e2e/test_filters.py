@@ -120,7 +120,7 @@ def test_narrowing_drops_series_still_waiting(
     """A series failed (nothing on disk) and then filtered out is not tried again."""
     sim = two_modalities
     victim = sorted(sim.ground_truth(BRAIN))[0]
-    sim.add_fault("getImageWithMD5Hash", "status", status=400, series=victim)
+    sim.add_fault("getImage", "status", status=400, series=victim)
     mirror = mirror_with(tmp_path, sim, "# filters\n")
     assert mirror.sync(check=False)["outcome"] == "failed"
     assert catalog_series(mirror.catalog_url)[victim].state is SeriesState.FAILED

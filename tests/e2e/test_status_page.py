@@ -37,7 +37,7 @@ def test_status_page_shows_collections_failures_and_throughput(
         tmp_path: Path, simulator: Any) -> None:
     truth = simulator.ground_truth()
     victim = sorted(truth)[0]
-    simulator.add_fault("getImageWithMD5Hash", "status", status=400, series=victim,
+    simulator.add_fault("getImage", "status", status=400, series=victim,
                         body=HOSTILE)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -35,7 +35,7 @@ def test_summary_and_status_failed_name_the_failed_series_and_why(
         tmp_path: Path, simulator: Any) -> None:
     truth = simulator.ground_truth()
     victim = sorted(truth)[0]
-    simulator.add_fault("getImageWithMD5Hash", "status", status=400, series=victim,
+    simulator.add_fault("getImage", "status", status=400, series=victim,
                         body="Series not in public domain")
     mirror = mirror_for(tmp_path, simulator)
     proc = mirror.run("sync")
@@ -99,7 +99,7 @@ def test_terminal_bars_know_each_series_size_and_move_with_received_bytes(
     truth = simulator.ground_truth()
     total = sum(s.file_size for s in truth.values())
     # slow enough that several frames are drawn while the first series is on the wire
-    simulator.add_fault("getImageWithMD5Hash", "slow", bytes_per_second=6000)
+    simulator.add_fault("getImage", "slow", bytes_per_second=6000)
     mirror = mirror_for(tmp_path, simulator, workers=1)
     code, screen = run_in_pty(mirror, "sync")
     assert code == 0, screen[-2000:]

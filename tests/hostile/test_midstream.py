@@ -227,7 +227,7 @@ def test_damage_once_is_retried_within_the_sync(tmp_path: Path, sim: SimulatorHa
     assert code == 0, err[-3000:]
     assert problems == [] and summary["failed_series"] == []
     assert dict(proxy.fired) == {(endpoint, uid): 1 for uid in damaged
-                                 for endpoint in ("getImageWithMD5Hash",)}
+                                 for endpoint in ("getImage",)}
     assert_archive_matches(mirror.root, truth)
     rows = catalog_series(mirror.catalog_url)
     assert {r.state for r in rows.values()} == {SeriesState.DONE}

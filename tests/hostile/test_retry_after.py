@@ -39,7 +39,7 @@ def throttle_one_series(victim: str, retry_after: str):
 def test_a_huge_retry_after_defers_the_series_and_the_sync_ends(
         tmp_path: Path, simulator: SimulatorHandle, retry_after: str) -> None:
     victim = sorted(simulator.ground_truth())[0]
-    rules = {"getImageWithMD5Hash": throttle_one_series(victim, retry_after)}
+    rules = {"getImage": throttle_one_series(victim, retry_after)}
     with proxy(simulator.url, rules) as front:
         mirror = write_config(tmp_path, base_url=front.url + PREFIXES["nbia-v4"],
                               api="nbia-v4", collections=simulator.collections())
@@ -70,7 +70,7 @@ def test_an_unparseable_retry_after_is_ignored_not_a_crash(
         tmp_path: Path, simulator: SimulatorHandle) -> None:
     """1e14 once crashed timedelta (OverflowError); now the normal backoff applies."""
     victim = sorted(simulator.ground_truth())[0]
-    rules = {"getImageWithMD5Hash": throttle_one_series(victim, "1e14")}
+    rules = {"getImage": throttle_one_series(victim, "1e14")}
     with proxy(simulator.url, rules) as front:
         mirror = write_config(tmp_path, base_url=front.url + PREFIXES["nbia-v4"],
                               api="nbia-v4", collections=simulator.collections())
@@ -80,7 +80,7 @@ def test_an_unparseable_retry_after_is_ignored_not_a_crash(
         # retried with the configured backoff until max_attempts, then failed for good
         assert proc.returncode == 1 and summary["failed_series"] == [victim]
         assert "HTTP 429" in summary["errors"][victim]
-        assert len(front.requests("getImageWithMD5Hash")) >= 3
+        assert len(front.requests("getImage")) >= 3
 
 
 def _json(text: str) -> dict:

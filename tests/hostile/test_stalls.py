@@ -47,12 +47,12 @@ def test_a_trickled_zip_stalls_and_is_retried_to_a_complete_archive(
         trickled.append(victim)
         return await trickle(request, b"PK\x03\x04" + b"\0" * 20_000)
 
-    with proxy(simulator.url, {"getImageWithMD5Hash": once}) as front:
+    with proxy(simulator.url, {"getImage": once}) as front:
         mirror = _mirror(tmp_path, front.url, simulator)
         proc = mirror.run("sync", "--json", timeout=60)
         assert proc.returncode == 0 and no_traceback(proc.stderr), proc.stderr[-2000:]
         assert "transfer stalled" in proc.stderr
-        victim_requests = [s for s in front.requests("getImageWithMD5Hash")
+        victim_requests = [s for s in front.requests("getImage")
                            if s.query.get("SeriesInstanceUID") == victim]
         assert len(victim_requests) == 2  # the stalled one, then the retry in place
     assert_archive_matches(mirror.root, simulator.ground_truth())
