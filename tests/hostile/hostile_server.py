@@ -158,7 +158,11 @@ class HostileServer:
             return web.json_response(self._rows(q))
         series = self.by_uid(q.get("SeriesInstanceUID", ""))
         if endpoint in ("getImage", "getImageWithMD5Hash") and series:
-            return web.Response(body=series.zip(md5=endpoint == "getImageWithMD5Hash"),
+            # v4 getImage carries md5hashes.csv when asked with IncludeMD5=Yes, as the
+            # real server does; getImageWithMD5Hash always does
+            md5 = (endpoint == "getImageWithMD5Hash"
+                   or q.get("IncludeMD5", "").lower() == "yes")
+            return web.Response(body=series.zip(md5=md5),
                                 content_type="application/zip")
         if endpoint == "getSOPInstanceUIDs" and series:
             answer = series.sop_answer or [s for s, _ in series.instances]
@@ -276,11 +280,17 @@ def files_outside(mirror: Mirror, before: set[Path], scan: Path) -> list[Path]:
 
 
 def partial_files(root: Path) -> list[Path]:
-    """Files at final paths (outside .staging) that are not complete ``<UID>.dcm`` files."""
+    """Files at final paths (outside .staging) that are not complete ``<UID>.dcm`` files.
+
+    The mirror's own per-collection files (``LICENSE``, ``metadata.csv``, written whole
+    through staging and a rename) and its state folder ``.tcia-mirror`` are not instances.
+    """
     bad = []
     for path in root.rglob("*"):
         rel = path.relative_to(root)
-        if not path.is_file() or rel.parts[0] == ".staging":
+        if not path.is_file() or rel.parts[0] in (".staging", ".tcia-mirror"):
+            continue
+        if len(rel.parts) == 2 and rel.name in ("LICENSE", "metadata.csv"):
             continue
         uid = path.name.removesuffix(".dcm")
         if (not path.name.endswith(".dcm") or len(uid) > 64 or not _UID.fullmatch(uid)
