@@ -19,7 +19,15 @@ from mirror.catalog import models
 from mirror.catalog.completions import Completion, CompletionStatements, complete_batch
 from mirror.catalog.groupcommit import GroupCommit
 from mirror.catalog.records import ClaimedSeries, LeaseLost
-from mirror.catalog.store import Store, chunked, guarded, in_collections, utcnow, with_names
+from mirror.catalog.store import (
+    Scope,
+    Store,
+    chunked,
+    guarded,
+    in_collections,
+    utcnow,
+    with_names,
+)
 from mirror.domain import Event, InstanceRecord, SeriesState, transition
 
 C, P, ST, S, INST = (models.collections, models.patients, models.studies, models.series,
@@ -38,7 +46,7 @@ class QueueOps(Store):
     """What workers do with the queue."""
 
     _completions: GroupCommit[Completion] | None = None
-    _claim_cache: dict[tuple[str, ...] | None, tuple[Any, Any]] | None = None
+    _claim_cache: dict[tuple[str, ...] | Scope | None, tuple[Any, Any]] | None = None
     _statements: CompletionStatements | None = None
 
     async def claim(
@@ -50,7 +58,8 @@ class QueueOps(Store):
             return []
         now = now or utcnow()
         claim, fetch = self._claim_statements(
-            None if collections is None else tuple(collections))
+            None if collections is None
+            else collections if isinstance(collections, Scope) else tuple(collections))
         params = {"c_now": now, "c_owner": owner, "c_limit": limit,
                   "c_expires": now + timedelta(seconds=lease_seconds)}
 
@@ -62,7 +71,8 @@ class QueueOps(Store):
 
         return await self._run_write(run)
 
-    def _claim_statements(self, collections: tuple[str, ...] | None) -> tuple[Any, Any]:
+    def _claim_statements(self, collections: tuple[str, ...] | Scope | None,
+                          ) -> tuple[Any, Any]:
         """The claim UPDATE and the SELECT of what was claimed, built once per filter.
 
         Claims run once per finished batch of series; building and cache-keying these
@@ -77,8 +87,7 @@ class QueueOps(Store):
         due = (select(S.c.id).where(where, S.c.next_attempt_at <= bindparam("c_now"))
                .order_by(S.c.next_attempt_at, S.c.id)
                .limit(bindparam("c_limit", type_=Integer)))
-        if (only := in_collections(None if collections is None else list(collections))) \
-                is not None:
+        if (only := in_collections(collections)) is not None:
             due = due.where(only)
         if self._postgres:
             due = due.with_for_update(skip_locked=True)

@@ -165,6 +165,8 @@ def _check_kind(info: zipfile.ZipInfo) -> None:
         raise HostileArchive(f"entry {info.filename!r}: symbolic link")
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
         raise HostileArchive(f"entry {info.filename!r}: special file (mode {kind:o})")
+    if kind == stat.S_IFDIR and not info.is_dir():
+        raise HostileArchive(f"entry {info.filename!r}: directory mode on a file entry")
     if info.flag_bits & 0x1:
         raise HostileArchive(f"entry {info.filename!r}: encrypted")
     if info.compress_type not in _METHODS:

@@ -123,13 +123,15 @@ def test_parse_keeps_values_as_stored() -> None:
 
 def test_verify_compares_a_recorded_digest_as_a_number(tmp_path: Path) -> None:
     from mirror import layout, verify
-    from mirror.domain import InstanceRecord
+    from mirror.domain import InstanceRecord, PathName, Uid
 
     series = _series_with_leading_zero(2)
-    directory = layout.series_dir(tmp_path, "C", "P", series.study_uid, series.series_uid)
+    directory = layout.series_dir(tmp_path, PathName("C"), PathName("P"), Uid(series.study_uid),
+                                  Uid(series.series_uid))
     directory.mkdir(parents=True)
     records = []
-    for sop, data in series.instances:
+    for raw_sop, data in series.instances:
+        sop = Uid(raw_sop)
         (directory / layout.instance_name(sop)).write_bytes(data)
         md5 = hashlib.md5(data).hexdigest()
         records.append(InstanceRecord(sop, f"x/{layout.instance_name(sop)}", len(data),
@@ -137,6 +139,7 @@ def test_verify_compares_a_recorded_digest_as_a_number(tmp_path: Path) -> None:
     check = lambda recs: verify.check_series_on_disk(  # noqa: E731
         directory, recs, series_uid=series.series_uid, study_uid=series.study_uid)
     assert check(records) == []
-    sop, data = series.instances[0]
+    raw_sop, data = series.instances[0]
+    sop = Uid(raw_sop)
     (directory / layout.instance_name(sop)).write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     assert [(p.kind, p.sop_uid) for p in check(records)] == [("md5", sop)]

@@ -81,5 +81,7 @@ def test_md5_csv_yields_hashes_or_a_clean_error(text: str) -> None:
         hashes = parse_md5_csv(text)
     except VerificationError:
         return
-    for value in hashes.values():
-        assert len(value) == 32 and all(c in "0123456789abcdef" for c in value)
+    for value in hashes.values():  # kept as the server stores it: 1-32 hex digits, or
+        digest = value.strip()     # blank for "unknown" (count, size and DICOM decide)
+        assert digest == "" or (len(digest) <= 32
+                                and all(c in "0123456789abcdefABCDEF" for c in digest))
