@@ -31,4 +31,5 @@ def test_v4_sync_keeps_the_license_and_tolerates_empty_hashes(tmp_path: Path,
     assert "nbia-v4:getImageWithMD5Hash" not in requests
     want = license_text(simulator.sim.catalog.collections[coll])
     assert (mirror.root / coll / "LICENSE").read_bytes() == want
-    assert [p.name for p in (mirror.root / coll).iterdir() if p.is_file()] == ["LICENSE"]
+    assert sorted(p.name for p in (mirror.root / coll).iterdir() if p.is_file()) == [
+        "LICENSE", "metadata.csv"]  # the license, and the Data Retriever-style ledger
