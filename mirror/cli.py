@@ -268,7 +268,7 @@ def manifest_export(config_path: str | None, collections: tuple[str, ...],
 
     from mirror.manifest import format_manifest
     from mirror.manifest_sync import exported_uids
-    from mirror.metadata_csv import write_atomic
+    from mirror.transfer.commit import write_atomic
 
     settings = _settings(config_path)
     uids = _run(exported_uids, settings.catalog.url, list(collections) or None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC
@@ -18,14 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import pydicom
-from pydicom.uid import UID
 
 from mirror import layout, logs
 from mirror.catalog.records import SeriesRow
 from mirror.domain import SeriesState
-from mirror.errors import StorageError
 from mirror.tcia.parsing import listing_extras
+from mirror.transfer.commit import write_atomic
+from mirror.verify import load_pydicom
 
 FILENAME = "metadata.csv"
 #: The NBIA Data Retriever's header, verbatim (names and order).
@@ -54,7 +52,7 @@ def decimal_size(n: int | None) -> str:
 def sop_class_name(uid: str | None) -> str:
     if not uid:
         return ""
-    name = UID(uid).name
+    name = load_pydicom().uid.UID(uid).name  # pydicom loads only when a file is written
     return "" if name == uid else name
 
 
@@ -88,27 +86,6 @@ def render(rows: Iterable[tuple[str, ...]]) -> bytes:
     writer.writerows(rows)
     return out.getvalue().encode("utf-8")
 
-
-def write_atomic(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
-    """Temp file (in *tmp_dir*, same filesystem, else next to *path*), fsync, rename,
-    fsync the directory: a reader sees the old file or the new one, never a part."""
-    tmp = (tmp_dir or path.parent) / f".{path.name}.{os.getpid()}.{id(data):x}.tmp"
-    try:
-        if tmp_dir is not None:
-            tmp_dir.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def collection_path(root: Path, collection: str) -> Path:
@@ -170,7 +147,7 @@ async def _with_sop_classes(catalog: Any, root: Path, rows: list[SeriesRow]) -> 
 
 def _read_sop_class(path: Path) -> str | None:
     try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
+        ds = load_pydicom().dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
         value = str(ds.get("SOPClassUID", "") or "").strip()
     except Exception:  # a damaged file is verify's business; the column stays empty
         return None

@@ -38,7 +38,7 @@ HEAD_BYTES = 64 * 1024
 _PYDICOM_LOCK = threading.Lock()
 
 
-def _pydicom() -> ModuleType:
+def load_pydicom() -> ModuleType:
     """pydicom with the submodules used here, imported under a lock.
 
     Extraction lanes and workers get here from several threads at once; two threads
@@ -59,7 +59,7 @@ def _parse_errors() -> tuple[type[BaseException], ...]:
     UserWarning: with warnings turned into errors (-W error, the test suite) its
     complaints about a malformed header arrive as exceptions; they mean the same thing.
     """
-    return (_pydicom().errors.InvalidDicomError, EOFError, ValueError, struct.error, KeyError,
+    return (load_pydicom().errors.InvalidDicomError, EOFError, ValueError, struct.error, KeyError,
             TypeError, AttributeError, IndexError, NotImplementedError, UnicodeDecodeError,
             UserWarning)
 
@@ -122,7 +122,7 @@ def dicom_uids_in(head: bytes, *, label: str) -> DicomUids:
 
 def _parse_uids(source: Path | io.BytesIO, label: str, path: Path | None) -> DicomUids:
     """The pydicom path: anything :func:`mirror.dicomuids.read_uids` left undecided."""
-    pydicom = _pydicom()
+    pydicom = load_pydicom()
     try:
         ds = pydicom.dcmread(source, stop_before_pixels=True, specific_tags=_UID_TAGS)
         values = [_raw_uid(ds, tag) for tag in _UID_TAGS]
@@ -172,7 +172,7 @@ def check_dicom_complete(path: Path, *, label: str | None = None) -> None:
     would notice. Values are skipped, not read, so big pixel data cost nothing; a file
     whose meta group length is absent, or deflated, is not checked.
     """
-    pydicom = _pydicom()
+    pydicom = load_pydicom()
     uid = pydicom.uid
     label = label or path.name
     try:

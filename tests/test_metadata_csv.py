@@ -11,7 +11,8 @@ import pytest
 
 from mirror.catalog.records import SeriesRow
 from mirror.domain import SeriesState
-from mirror.metadata_csv import COLUMNS, decimal_size, render, row, write_atomic
+from mirror.metadata_csv import COLUMNS, decimal_size, render, row
+from mirror.transfer.commit import write_atomic
 
 
 @pytest.mark.parametrize(("n", "text"), [

@@ -12,6 +12,7 @@ import functools
 import os
 import secrets
 import shutil
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -201,3 +202,27 @@ def clear_staging(root: Path, *, older_than: float | None = None) -> int:
             raise StorageError(f"cannot remove {entry.path}: {exc}") from exc
         removed += 1
     return removed
+
+
+def write_atomic(path: Path, data: bytes, *, tmp_dir: Path | None = None) -> None:
+    """Write one small file whole: a unique temp file (in *tmp_dir*, same file system,
+    else next to *path*), fsync, rename, fsync the directory. A reader sees the old file
+    or the new one, never a part; concurrent writers never share a temp file."""
+    where = tmp_dir or path.parent
+    tmp: Path | None = None
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(dir=where, prefix=f".{path.name}.", suffix=".part")
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        raise StorageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)

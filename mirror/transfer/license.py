@@ -8,12 +8,11 @@ series of a collection does not rewrite it.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from mirror.errors import StorageError
 from mirror.layout import safe_component, staging_root
+from mirror.transfer.commit import write_atomic
 
 log = logging.getLogger("mirror.transfer")
 LICENSE_NAME = "LICENSE"
@@ -37,25 +36,8 @@ def store_license(root: Path, collection: str, text: str) -> Path | None:
         if path.is_file() and path.read_bytes() == data:
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = staging_root(root)
-        staging.mkdir(parents=True, exist_ok=True)
-        # Staged outside the archive's visible tree (same file system, so the rename is
-        # atomic), under a unique name: workers may store the same collection at once.
-        fd, name = tempfile.mkstemp(dir=staging, prefix=f"{LICENSE_NAME}.", suffix=".part")
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        # staged outside the archive's visible tree (same file system: the rename is atomic)
+        write_atomic(path, data, tmp_dir=staging_root(root))
     except OSError as exc:
         raise StorageError(f"cannot store {path}: {exc}") from exc
     return path
