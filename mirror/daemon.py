@@ -256,7 +256,7 @@ async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = 
     async with open_components(settings, on_response=metrics.observe_request) as (
             client, catalog):
         if with_scheduler:
-            settings = await _resolved(client, settings)
+            settings = await _resolved(client, settings, catalog)
         async with open_sources(settings, client,
                                 on_response=metrics.observe_request) as clients:
             return await Daemon(settings, client, catalog, with_workers=with_workers,
@@ -264,7 +264,7 @@ async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = 
                                 clients=clients).run()
 
 
-async def _resolved(client: Any, settings: Settings) -> Settings:
+async def _resolved(client: Any, settings: Settings, catalog: Any) -> Settings:
     """Collection names in the server's spelling; an unknown one is a config error (exit 2).
 
     A server that cannot be asked right now (or within RESOLVE_DEADLINE) does not stop a
@@ -273,7 +273,7 @@ async def _resolved(client: Any, settings: Settings) -> Settings:
     names = None
     try:
         with anyio.move_on_after(RESOLVE_DEADLINE):
-            names = await resolve_names(settings, client)
+            names = await resolve_names(settings, client, catalog)
     except ConfigError:
         raise
     except MirrorError as exc:

@@ -115,7 +115,7 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
     started = datetime.now(UTC)
     manifests = manifest_sync.load_all(settings.sync.manifests)  # a bad one: exit 2 at once
     async with open_components(settings) as (client, catalog):
-        settings = await resolve_names(settings, client)
+        settings = await resolve_names(settings, client, catalog)
         if options.dry_run:
             return await _dry_run(client, catalog, settings, options, manifests)
         summary = await _sync(client, catalog, settings, options, manifests)
@@ -233,13 +233,21 @@ async def _write_metadata(catalog: Any, settings: Settings, plans: dict[str, Pla
         logs.get().warning("metadata.csv not written", error=str(exc))
 
 
-async def resolve_names(settings: Settings, client: Any) -> Settings:
+async def resolve_names(settings: Settings, client: Any, catalog: Any = None) -> Settings:
     """``[sync] collections`` in each server's own spelling, asked source by source
-    (``"nlst:nlst"`` becomes ``"nlst:NLST"``); an unknown name is a ConfigError."""
+    (``"nlst:nlst"`` becomes ``"nlst:NLST"``); an unknown name is a ConfigError.
+
+    A name the catalog already holds, spelled exactly so, was checked when it was first
+    added: when every name is such, no request is made (a sync that is already in sync
+    stays at two requests per collection).
+    """
     by_source: dict[str | None, list[str]] = {}
     for entry in settings.sync.collections:
         source, name = split_collection(entry)
         by_source.setdefault(source, []).append(name)
+    if catalog is not None and all([await catalog.get_collection(name) is not None
+                                    for names in by_source.values() for name in names]):
+        return settings
     entries: list[str] = []
     for source, names in by_source.items():
         if source is None:
