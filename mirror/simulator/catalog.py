@@ -33,9 +33,26 @@ class Catalog:
     #: (so a revised image loses its override): None = NULL, " " = CTP without a
     #: digest, or the digest without its leading zeros.
     stored_md5: dict[str, str | None] = field(default_factory=dict)
-    #: Collection-level getMD5Hierarchy values as last stored by the daily job: a
-    #: release does not change them; only a refresh (admin or simulated clock) does.
-    md5_cache: dict[str, str] = field(default_factory=dict)
+    #: The snapshot the server's daily collection-hash job last ran on (None: this one).
+    #: Releases and stored-MD5 changes keep pointing at the old one, so the stored
+    #: collection hashes go stale; only a refresh (admin or simulated clock) moves it.
+    md5_job_snapshot: Catalog | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def md5_cache(self) -> dict[str, str]:
+        """Collection-level getMD5Hierarchy values as last stored by the daily job.
+
+        Computed on first use (one pass over the job's snapshot), not when the
+        simulator starts: most runs never ask for a collection-level hash.
+        """
+        return (self.md5_job_snapshot or self).job_hashes
+
+    @cached_property
+    def job_hashes(self) -> dict[str, str]:
+        """What the daily job stores when it runs on this snapshot."""
+        from mirror.simulator import md5tree  # md5tree reads this module's Catalog
+
+        return md5tree.refresh_cache(self)
 
     @cached_property
     def sop_index(self) -> dict[str, tuple[Series, Instance]]:

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from mirror.errors import UsageError
-from mirror.simulator import md5tree, releases, storedmd5
+from mirror.simulator import releases, storedmd5
 from mirror.simulator.auth import TokenStore
 from mirror.simulator.catalog import Catalog
 from mirror.simulator.datadir import load_base
@@ -103,8 +103,9 @@ class Simulator:
         self.store = BlobStore(self.data_dir)
         self.zips = ZipCache(self.data_dir, self.store)
         cat, self._known = load_base(self.data_dir, spec, self.store)
-        # The server's md5 job first runs seconds after start: a fresh cache at start.
-        self.catalog = replace(cat, md5_cache=md5tree.refresh_cache(cat))
+        # The server's md5 job first runs seconds after start: its snapshot is the first
+        # one (Catalog.md5_job_snapshot None), hashed when first asked for.
+        self.catalog = cat
         self._hours_since_md5_job = 0.0
         self.api_key = api_key or None
         self.auth = auth
@@ -129,13 +130,17 @@ class Simulator:
             cat, summary, touched = releases.apply(self.catalog, on, **counts)
             done = materialize(cat, self.store, touched, self._known)
             series = {uid: done.get(uid, s) for uid, s in cat.series.items()}
-            self.catalog = replace(cat, series=series)
+            self.catalog = replace(cat, series=series, md5_job_snapshot=self._md5_job_saw())
         return summary
+
+    def _md5_job_saw(self) -> Catalog:
+        """The snapshot the daily collection-hash job last ran on (it stays until a refresh)."""
+        return self.catalog.md5_job_snapshot or self.catalog
 
     def refresh_md5_cache(self) -> dict[str, str]:
         """Run the server's daily collection-hash job now; returns the stored hashes."""
         with self._release_lock:
-            self.catalog = replace(self.catalog, md5_cache=md5tree.refresh_cache(self.catalog))
+            self.catalog = replace(self.catalog, md5_job_snapshot=None)
             self._hours_since_md5_job = 0.0
             return dict(self.catalog.md5_cache)
 
@@ -156,7 +161,8 @@ class Simulator:
         with self._release_lock:
             overrides, shown = storedmd5.choose(self.catalog, **choice)
             self.catalog = replace(self.catalog,
-                                   stored_md5={**self.catalog.stored_md5, **overrides})
+                                   stored_md5={**self.catalog.stored_md5, **overrides},
+                                   md5_job_snapshot=self._md5_job_saw())
         return shown
 
     def add_fault(self, endpoint: str, kind: str, **kwargs: Any) -> str:
