@@ -10,7 +10,6 @@ widened filter must find series no incremental poll would report again.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,19 +90,17 @@ def remembered(root: Path, collection: str) -> str:
 
 def remember(root: Path, collection: str, scope: Scope) -> None:
     """Record *scope* as applied (atomically); no file is written while nothing is filtered."""
+    from mirror.transfer.commit import write_atomic
+
     path = root / SCOPE_FILE
     if scope.everything and not path.exists():
         return
     try:
-        try:
-            data = json.loads(path.read_text())
-        except (FileNotFoundError, ValueError):
-            data = {}
-        data = data if isinstance(data, dict) else {}
-        data[collection] = scope.key()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, path)
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        data = {}
     except OSError as exc:
         raise StorageError(f"cannot record the sync filter in {path}: {exc.strerror}") from exc
+    data = data if isinstance(data, dict) else {}
+    data[collection] = scope.key()
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=True).encode())

@@ -80,7 +80,8 @@ async def discover(client: Any, catalog: Any, collection: str, *, settings: Sett
     if not dry_run:
         await catalog.record_poll(collection, at=now, ok=True, watermark=now.date(),
                                   reconciled=full)
-        await anyio.to_thread.run_sync(filters.remember, root, collection, scope)
+        if rescope:  # written when the filter changed, not at every poll
+            await anyio.to_thread.run_sync(filters.remember, root, collection, scope)
     report = None
     # The server hashes every series of a patient; with a subset filter the catalog holds
     # only some of them, so the hashes could never agree: filtered collections are not
