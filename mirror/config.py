@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from mirror.config_values import (
     url_checks,
 )
 from mirror.config_values import parse_duration as parse_duration  # re-exported
-from mirror.errors import ConfigError
+from mirror.errors import ConfigError, redact
 
 DEFAULT_CONFIG_FILE = Path("tcia-mirror.toml")
 ENV_PREFIX = "TCIA_MIRROR_"
@@ -300,17 +299,14 @@ def _from_env(env: Mapping[str, str],
 
 
 def public_view(settings: Settings) -> dict[str, dict[str, Any]]:
-    """The settings as plain data with secrets masked, safe to print or log."""
-    secrets = SECRET_KEYS
-    out: dict[str, dict[str, Any]] = {}
-    for name in SECTIONS:
-        section = dataclasses.asdict(getattr(settings, name))
-        out[name] = {k: ("***" if k in secrets and v else v) for k, v in section.items()}
-    for name, source in settings.sources.items():
-        out[f"sources.{name}"] = {k: ("***" if k in secrets and v else v)
-                                  for k, v in dataclasses.asdict(source).items()}
-    catalog_url = out["catalog"]["url"]
-    out["catalog"]["url"] = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", catalog_url)
+    """The settings as plain data with secrets masked and the userinfo of every URL
+    (a catalog URL's password, a base_url's ``user:pw@``) hidden: safe to print or log."""
+    def masked(section: Any) -> dict[str, Any]:
+        return {k: ("***" if k in SECRET_KEYS and v else redact(v) if isinstance(v, str) else v)
+                for k, v in dataclasses.asdict(section).items()}
+
+    out = {name: masked(getattr(settings, name)) for name in SECTIONS}
+    out.update({f"sources.{name}": masked(source) for name, source in settings.sources.items()})
     return out
 
 
