@@ -61,11 +61,16 @@ def md5_equal(a: str | None, b: str | None) -> bool:
     return na is not None and na == nb
 
 
+def is_stored_md5(text: str) -> bool:
+    """Whether *text* is an MD5 as the server may store it: 1 to 32 hex digits, any case.
+
+    A strict pattern: ``int(x, 16)`` alone would also take ``0x1f``, ``1_f`` and signs.
+    """
+    return _HEX.fullmatch(text) is not None
+
+
 def _as_number(value: str | None) -> int | None:
     if value is None:
         return None
     text = value.strip()
-    # A strict pattern: int(x, 16) alone would also take "0x1f", "1_f" and signs.
-    if not _HEX.fullmatch(text):
-        return None
-    return int(text, 16)
+    return int(text, 16) if is_stored_md5(text) else None

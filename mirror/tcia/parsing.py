@@ -32,6 +32,7 @@ from mirror.domain import (
     storable,
 )
 from mirror.errors import InvalidUid, PermanentApiError, ProtocolError
+from mirror.merkle import is_stored_md5
 from mirror.tcia.jsonstream import JsonArrayError, parse_array
 
 _DATETIME_FORMATS = (
@@ -349,7 +350,7 @@ def md5_text(body: bytes) -> str | None:
     MD5 hierarchy hashes them as stored; compare them with ``mirror.merkle.md5_equal``.
     """
     text = body.decode("ascii", "replace").strip()
-    return text if re.fullmatch(r"[0-9a-fA-F]{1,32}", text) else None
+    return text if is_stored_md5(text) else None
 
 
 def sop_uids(records: Iterable[Mapping[str, Any]]) -> list[Uid]:

@@ -16,13 +16,13 @@ import zlib
 from dataclasses import dataclass, field
 
 from mirror.errors import HostileArchive, TruncatedArchive, VerificationError
+from mirror.merkle import is_stored_md5
 from mirror.verify import ExtractedInstance
 
 MiB, GiB = 1 << 20, 1 << 30
 LICENSE, MD5_CSV = "LICENSE", "md5hashes.csv"
 _METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
 #: A stored digest: CTP drops leading zeros, so 1 to 32 digits.
-_MD5_RE = re.compile(r"[0-9a-fA-F]{1,32}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +223,7 @@ def parse_md5_csv(text: str) -> dict[str, str]:
         rows = rows[1:]
     hashes: dict[str, str] = {}
     for row in rows:
-        if len(row) != 2 or not (_MD5_RE.fullmatch(row[1].strip()) or not row[1].strip()):
+        if len(row) != 2 or not (is_stored_md5(row[1].strip()) or not row[1].strip()):
             raise VerificationError(f"{MD5_CSV}: malformed row {','.join(row)[:120]!r}")
         name, md5 = row[0].strip(), row[1]
         if hashes.setdefault(name, md5) != md5:
