@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,6 @@ from tests.hostile.hostile_server import (
     mirror_for,
     partial_files,
     run_limited,
-    serve,
     snapshot_files,
     stored_sops,
 )
@@ -34,12 +32,6 @@ MiB = 1 << 20
 FILE_LIMIT = 32 * MiB
 #: No FileSize or ImageCount in the listing: the caps must come from elsewhere.
 UNLISTED = {"FileSize": None, "ImageCount": None}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[HostileServer]:
-    with serve(HostileServer()) as srv:
-        yield srv
 
 
 def _bombs() -> dict[str, tuple[dict[str, object], list[int], int]]:

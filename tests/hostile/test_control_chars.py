@@ -7,26 +7,19 @@ import os
 import pty
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 
 from tests.e2e.harness import catalog_series, clean_env
-from tests.hostile.hostile_server import FakeSeries, HostileServer, mirror_for, serve
+from tests.hostile.hostile_server import FakeSeries, HostileServer, mirror_for
 
 pytestmark = pytest.mark.timeout(120)
 
 #: Terminal attacks: set the window title, clear the screen, an 8-bit CSI, a bidi override.
 ATTACKS = ["\x1b]0;PWNED\x07", "\x1b[2J", "\x9b31m", "\u202eDENWP"]
 HOSTILE = "desc " + " ".join(ATTACKS) + " end"
-
-
-@pytest.fixture
-def server() -> Iterator[HostileServer]:
-    with serve(HostileServer()) as srv:
-        yield srv
 
 
 def _raw_attacks(text: str) -> list[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from tests.hostile.hostile_server import (
     files_outside,
     mirror_for,
     partial_files,
-    serve,
     snapshot_files,
     stored_sops,
 )
@@ -23,12 +21,6 @@ from tests.hostile.hostile_server import (
 pytestmark = pytest.mark.timeout(180)
 
 PAYLOAD = b"PWNED: server bytes that must never land outside the archive root"
-
-
-@pytest.fixture
-def server() -> Iterator[HostileServer]:
-    with serve(HostileServer()) as srv:
-        yield srv
 
 
 def _hostile_uids(tmp: Path) -> dict[str, str]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,6 @@ from tests.hostile.hostile_server import (
     files_outside,
     mirror_for,
     partial_files,
-    serve,
     snapshot_files,
     stored_sops,
 )
@@ -38,12 +36,6 @@ BAD_ROWS: dict[str, tuple[dict[str, Any], str]] = {
     "PatientID of 300 characters": ({"PatientID": "P" * 300}, "PatientID"),
     "row of another collection": ({"Collection": "OTHER-COLLECTION"}, "OTHER-COLLECTION"),
 }
-
-
-@pytest.fixture
-def server() -> Iterator[HostileServer]:
-    with serve(HostileServer()) as srv:
-        yield srv
 
 
 def test_each_bad_row_fails_only_its_series(tmp_path: Path, server: HostileServer) -> None:
