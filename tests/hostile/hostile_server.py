@@ -26,10 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
 from tests.e2e.harness import Mirror, clean_env, write_mirror
+from tests.transfer.conftest import dicom_bytes as transfer_dicom_bytes
 
 UID_ROOT = "1.2.826.0.1.3680043.8.498.77"
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")  # (not mirror's own: this must run against any version)
@@ -39,24 +38,9 @@ Handler = Callable[[web.Request], web.StreamResponse | None]
 
 
 def dicom_bytes(sop_uid: str, series_uid: str, study_uid: str, *, pixels: int = 512) -> bytes:
-    """A small but real CT Part 10 file."""
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-    ds.PatientID, ds.Modality = "HOSTILE", "CT"
-    ds.Rows, ds.Columns = 1, max(pixels // 2, 1)
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    if pixels:  # pixels=0: no PixelData element (a caller appends its own)
-        ds.PixelData = hashlib.sha256(sop_uid.encode()).digest() * (pixels // 32)
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return out.getvalue()
+    """A small but real CT Part 10 file (pixels=0: no PixelData; a caller appends its own)."""
+    return transfer_dicom_bytes(sop_uid, series_uid, study_uid, pixels=pixels,
+                                patient_id="HOSTILE")
 
 
 def bomb_zip(series: FakeSeries, zero_bytes: list[int], *,

@@ -24,8 +24,9 @@ LICENSE_TEXT = ("License Information. The TEST collection is distributed under t
 
 
 def dicom_bytes(sop_uid: str, series_uid: str, study_uid: str, *, pixels: int = 2048,
-                seed: int = 0) -> bytes:
-    """A small but real CT Part 10 file with *pixels* bytes of 12-bit pixel data."""
+                seed: int = 0, patient_id: str = "TEST-0001") -> bytes:
+    """A small but real CT Part 10 file with *pixels* bytes of 12-bit pixel data
+    (pixels=0: no PixelData element, for a caller that appends its own)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
     meta.MediaStorageSOPInstanceUID = sop_uid
@@ -34,13 +35,14 @@ def dicom_bytes(sop_uid: str, series_uid: str, study_uid: str, *, pixels: int = 
     ds.file_meta = meta
     ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
-    ds.PatientID, ds.Modality, ds.InstanceNumber = "TEST-0001", "CT", seed + 1
-    columns = min(pixels // 2, 512)
-    ds.Rows, ds.Columns = pixels // 2 // columns, columns
+    ds.PatientID, ds.Modality, ds.InstanceNumber = patient_id, "CT", seed + 1
+    columns = max(min(pixels // 2, 512), 1)
+    ds.Rows, ds.Columns = max(pixels // 2 // columns, 1), columns
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    rng = np.random.default_rng(seed)  # 12-bit noise: compresses a little, like real CT
-    ds.PixelData = rng.integers(0, 4096, ds.Rows * columns, dtype=np.uint16).tobytes()
+    if pixels:
+        rng = np.random.default_rng(seed)  # 12-bit noise: compresses a little, like real CT
+        ds.PixelData = rng.integers(0, 4096, ds.Rows * columns, dtype=np.uint16).tobytes()
     out = io.BytesIO()
     ds.save_as(out, enforce_file_format=True)
     return out.getvalue()
