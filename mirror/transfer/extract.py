@@ -81,10 +81,10 @@ def extract_series_zip(zip_path: Path, dest_dir: Path, *, expected: ExpectedSeri
     stored = {} if hashes is None else {
         i.sop_uid: hashes.get(info.filename) for info, i in zip(plan.dicoms, instances,
                                                                 strict=True)}
-    unknown = tuple(sop for sop, md5 in stored.items() if listed_md5(md5) is None)
-    return ExtractResult(instances, license_text, sum(i.size for i in instances),
-                         hashes is not None and not unknown, unknown,
-                         {sop: md5 or None for sop, md5 in stored.items()})
+    server_md5 = {sop: md5 or None for sop, md5 in stored.items()}
+    checked = hashes is not None and all(listed_md5(m) is not None for m in server_md5.values())
+    return ExtractResult(instances, license_text, sum(i.size for i in instances), checked,
+                         server_md5)
 
 
 def _size_of(path: Path) -> int:

@@ -84,13 +84,16 @@ class ExtractResult:
     license_text: str | None
     total_bytes: int  #: sum of the DICOM files' sizes (what FileSize counts)
     md5_checked: bool  #: every file matched md5hashes.csv (none unknown)
-    #: SOP UIDs whose md5hashes.csv row had an empty hash: unknown, checked by count,
-    #: size and DICOM header only.
-    md5_unknown: tuple[str, ...] = ()
     #: SOP UID -> the per-image MD5 exactly as the server stores it (md5hashes.csv), for
     #: the getMD5Hierarchy computation; an empty field (a NULL in the server's database)
     #: is None, a blank " " (what CTP stores without a digest) stays " ".
     server_md5: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def md5_unknown(self) -> tuple[str, ...]:
+        """SOP UIDs whose md5hashes.csv row had an empty hash: unknown, checked by
+        count, size and DICOM header only."""
+        return tuple(sop for sop, md5 in self.server_md5.items() if listed_md5(md5) is None)
 
 
 @dataclass(slots=True)
