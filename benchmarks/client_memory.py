@@ -54,7 +54,7 @@ class Meter:
 
 
 async def _bench(base_url: str, api: str, runs: int, out_dir: Path) -> list[dict[str, float]]:
-    from mirror.config import SourceSettings
+    from mirror.config.settings import SourceSettings
     from mirror.tcia import TciaClient
 
     source = SourceSettings(api=api, base_url=base_url)

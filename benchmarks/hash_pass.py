@@ -23,7 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from mirror.config import SyncSettings
+from mirror.config.settings import SyncSettings
 from mirror.simulator.testing import DatasetSpec, start_simulator
 
 REPO = Path(__file__).resolve().parents[1]

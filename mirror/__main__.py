@@ -1,5 +1,5 @@
 """``python -m mirror`` is the same program as ``tcia-mirror``."""
 
-from mirror.cli import main
+from mirror.run.cli import main
 
 main()

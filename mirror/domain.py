@@ -2,7 +2,7 @@
 
 Server text becomes a path only through :class:`Uid` and :class:`PathName`, the one
 validation point: their constructors are the only way to make one, and
-:mod:`mirror.layout` accepts nothing else. :func:`printable` makes server text safe to show.
+:mod:`mirror.archive.layout` accepts nothing else. :func:`printable` makes server text safe to show.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from mirror.config import load_settings, parse_duration, public_view
+from mirror.config.settings import load_settings, parse_duration, public_view
 from mirror.errors import ConfigError
 
 
@@ -75,7 +75,7 @@ def test_example_config_documents_every_key_with_its_default() -> None:
     import dataclasses
     import tomllib
 
-    from mirror.config import SECTIONS, Settings
+    from mirror.config.settings import SECTIONS, Settings
 
     example = Path(__file__).resolve().parent.parent / "config.example.toml"
     data = tomllib.loads(example.read_text())

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror.config import SECTIONS, Settings, load_settings
-from mirror.config_values import (
+from mirror.config.settings import SECTIONS, Settings, load_settings
+from mirror.config.values import (
     DURATION_RANGE,
     FLOAT_RANGE,
     INT_RANGE,

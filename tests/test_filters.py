@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from mirror.config import load_settings
+from mirror.config.settings import load_settings
 from mirror.domain import RemoteSeries
 from mirror.errors import ConfigError
-from mirror.filters import EVERYTHING, Scope, remember, remembered, scope_for, split
+from mirror.sync.filters import EVERYTHING, Scope, remember, remembered, scope_for, split
 
 
 def series(uid: str, modality: str | None, body: str | None, patient: str) -> RemoteSeries:

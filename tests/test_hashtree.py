@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import pytest
 
 from mirror.domain import SeriesState
-from mirror.hashtree import build_trees, collection_hash, image_string, scrub_quota
+from mirror.sync.hashtree import build_trees, collection_hash, image_string, scrub_quota
 
 MD5_EMPTY = "d41d8cd98f00b204e9800998ecf8427e"  # md5("")
 MD5_A = "0cc175b9c0f1b6a831c399e269772661"  # md5("a")

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mirror.errors import UsageError
-from mirror.manifest import ManifestError, format_manifest, parse_manifest, valid_uid
+from mirror.sync.manifest import ManifestError, format_manifest, parse_manifest, valid_uid
 
 UIDS = ["1.3.6.1.4.1.14519.5.2.1.2932.1975.258485580179562855968279889580",
         "1.3.6.1.4.1.14519.5.2.1.2932.1975.828151202600553380765273057255"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import pytest
 
 from mirror.domain import RemoteSeries, SeriesState
-from mirror.planner import plan_batch, plan_retirements
+from mirror.sync.planner import plan_batch, plan_retirements
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 T1 = datetime(2024, 2, 1, tzinfo=UTC)
@@ -98,7 +98,7 @@ def test_timestamps_compare_at_dialect_granularity(stored: datetime, listed: dat
 
 
 def test_day_only_dialects() -> None:
-    from mirror.planner import day_only
+    from mirror.sync.planner import day_only
 
     assert day_only("nbia-v4")
     assert not day_only("nbia-v1")

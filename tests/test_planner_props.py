@@ -2,8 +2,8 @@
 
 A random sequence of upstream releases of one collection (new series, revised series,
 withdrawn series, withdrawn series listed again, plain re-listings), each followed by a
-full-listing pass of :func:`mirror.scheduler._full_listing` (which plans with
-:func:`mirror.planner.plan_batch` and :func:`mirror.planner.plan_retirements`) against an
+full-listing pass of :func:`mirror.sync.discovery._full_listing` (which plans with
+:func:`mirror.sync.planner.plan_batch` and :func:`mirror.sync.planner.plan_retirements`) against an
 in-memory catalog that keeps the real catalog's transition rules, then by a fetch step in
 which every queued series succeeds. Silent revisions (content changes that no listed field
 shows) are out of scope for the planner and are not generated.
@@ -27,11 +27,11 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror import filters
 from mirror.domain import Event, RemoteSeries, SeriesState, transition
 from mirror.errors import IllegalTransition
-from mirror.planner import Plan
-from mirror.scheduler import _full_listing
+from mirror.sync import filters
+from mirror.sync.discovery import _full_listing
+from mirror.sync.planner import Plan
 
 COLLECTION = "PROP-COLL"
 T0 = datetime(2020, 1, 1, tzinfo=UTC)

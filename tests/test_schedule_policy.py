@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from mirror.daemon import next_poll_at
 from mirror.errors import PermanentApiError, TransientApiError
-from mirror.scheduler import needs_full_listing
-from mirror.workers import retry_time
+from mirror.run.daemon import next_poll_at
+from mirror.sync.discovery import needs_full_listing
+from mirror.sync.pool import retry_time
 
 CAP = 300.0
 

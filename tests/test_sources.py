@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mirror.config import ConfigError, load_settings, public_view
-from mirror.sources import collection_sources, source_settings
+from mirror.config.settings import ConfigError, load_settings, public_view
+from mirror.config.sources import collection_sources, source_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:

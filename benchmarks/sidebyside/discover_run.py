@@ -3,7 +3,7 @@
     python discover_run.py CONFIG COLLECTION
 
 What a first ``sync`` does before its downloads (one full getSeries listing recorded in
-the catalog, through ``scheduler.discover``), in a process of its own so that its CPU
+the catalog, through ``discovery.discover``), in a process of its own so that its CPU
 time and peak RSS are its alone. Prints the plan's counts as JSON.
 """
 
@@ -15,9 +15,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mirror import scheduler
 from mirror.catalog import Catalog
-from mirror.config import load_settings
+from mirror.config.settings import load_settings
+from mirror.sync import discovery
 from mirror.tcia import TciaClient
 
 
@@ -27,7 +27,7 @@ async def main(config: Path, collection: str) -> dict[str, int]:
     try:
         await catalog.ensure_collections([collection])
         async with TciaClient(settings.source) as client:
-            found = await scheduler.discover(client, catalog, collection, settings=settings,
+            found = await discovery.discover(client, catalog, collection, settings=settings,
                                              now=datetime.now(UTC), force_full=True)
     finally:
         await catalog.close()

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from mirror import scheduler
 from mirror.catalog import Catalog, models
-from mirror.config import load_settings
+from mirror.config.settings import load_settings
 from mirror.domain import SeriesState
+from mirror.sync import discovery
 from mirror.tcia import TciaClient
 
 S, C = models.series, models.collections
@@ -45,7 +45,7 @@ async def _discover(url: str, settings: object, collections: list[str]) -> None:
         await catalog.ensure_collections(collections)
         async with TciaClient(settings.source) as client:  # type: ignore[attr-defined]
             for name in collections:
-                await scheduler.discover(client, catalog, name, settings=settings,
+                await discovery.discover(client, catalog, name, settings=settings,
                                          now=datetime.now(UTC), force_full=True)
     finally:
         await catalog.close()

@@ -24,7 +24,7 @@ FAULT_HELP = (
 def _credentials_from(path: str, api_key: str | None, auth: bool,
                       accounts: dict[str, str]) -> tuple[str | None, bool]:
     """Take the credentials a mirror config will present (flags still win)."""
-    from mirror.config import load_settings
+    from mirror.config.settings import load_settings
 
     try:
         source = load_settings(path).source

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from mirror.config import SourceSettings
+from mirror.config.settings import SourceSettings
 from mirror.errors import AuthError, CrossOriginRedirect, ProtocolError
 from mirror.tcia.parsing import snippet, to_int
 

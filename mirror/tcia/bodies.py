@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import anyio
 
-from mirror.config import SourceSettings
+from mirror.config.settings import SourceSettings
 from mirror.errors import MirrorError, ProtocolError, TransientApiError
 
 

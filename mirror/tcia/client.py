@@ -13,7 +13,7 @@ from datetime import date
 from types import TracebackType
 from typing import Any
 
-from mirror.config import SourceSettings
+from mirror.config.settings import SourceSettings
 from mirror.domain import RejectedRow, RemotePatient, RemoteSeries, RemoteStudy, SeriesSize
 from mirror.errors import UsageError
 from mirror.retry import RetryPolicy

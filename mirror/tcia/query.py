@@ -16,7 +16,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from mirror.config import SourceSettings
+from mirror.config.settings import SourceSettings
 from mirror.domain import printable
 from mirror.errors import UsageError
 from mirror.tcia.client import TciaClient

@@ -24,7 +24,7 @@ from types import TracebackType
 import aiohttp
 import anyio
 
-from mirror.config import SourceSettings
+from mirror.config.settings import SourceSettings
 from mirror.errors import (
     AuthError,
     ConfigError,

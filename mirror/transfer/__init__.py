@@ -4,12 +4,12 @@ The public names live here; :mod:`.sink`, :mod:`.zipcheck`, :mod:`.extract` and
 :mod:`.commit` hold the code.
 """
 
+from mirror.archive.verify import ExtractedInstance
 from mirror.transfer.commit import clear_staging, commit_series_dir, link_or_copy
 from mirror.transfer.extract import extract_series_zip, store_single_instance
 from mirror.transfer.license import license_path, store_license
 from mirror.transfer.sink import HashingFile
 from mirror.transfer.zipcheck import ExpectedSeries, ExtractLimits, ExtractResult
-from mirror.verify import ExtractedInstance
 
 __all__ = ["ExpectedSeries", "ExtractLimits", "ExtractResult", "ExtractedInstance",
            "HashingFile", "clear_staging", "commit_series_dir", "extract_series_zip",

@@ -17,8 +17,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from mirror.archive.layout import staging_root
 from mirror.errors import StorageError
-from mirror.layout import staging_root
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # linux/fs.h

@@ -15,9 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirror.archive.layout import instance_name
+from mirror.archive.verify import (
+    DicomUids,
+    ExtractedInstance,
+    check_uids,
+    dicom_uids_in,
+    file_md5,
+    read_dicom_uids,
+)
 from mirror.domain import Uid
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
-from mirror.layout import instance_name
 from mirror.merkle import md5_equal
 from mirror.transfer.commit import start_writeback
 from mirror.transfer.inflate import INFLATE_ERRORS, open_entry
@@ -34,14 +42,6 @@ from mirror.transfer.zipcheck import (
     parse_md5_csv,
     plan_entries,
     read_text,
-)
-from mirror.verify import (
-    DicomUids,
-    ExtractedInstance,
-    check_uids,
-    dicom_uids_in,
-    file_md5,
-    read_dicom_uids,
 )
 
 CHUNK = 1 << 20  # large reads keep zlib, MD5 and write() in C for most of the time

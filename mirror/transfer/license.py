@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from mirror.archive.layout import safe_component, staging_root
 from mirror.errors import StorageError
-from mirror.layout import safe_component, staging_root
 from mirror.transfer.commit import write_atomic
 
 log = logging.getLogger("mirror.transfer")

@@ -15,9 +15,9 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 
+from mirror.archive.verify import ExtractedInstance
 from mirror.errors import HostileArchive, TruncatedArchive, VerificationError
 from mirror.merkle import is_stored_md5
-from mirror.verify import ExtractedInstance
 
 MiB, GiB = 1 << 20, 1 << 30
 LICENSE, MD5_CSV = "LICENSE", "md5hashes.csv"

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from mirror.catalog import Catalog, status
 from mirror.domain import InstanceRecord
-from mirror.statuspage import render
+from mirror.run.statuspage import render
 from tests.catalog.factory import remote
 
 NOW = datetime(2024, 6, 1, 12, 40, tzinfo=UTC)

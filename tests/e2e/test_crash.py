@@ -199,7 +199,7 @@ def uncommit(catalog_url: str, series_uids: list[str]) -> None:
     from sqlalchemy import delete, select, update
 
     from mirror.catalog import Catalog, models
-    from mirror.workers import new_owner
+    from mirror.sync.pool import new_owner
 
     dead = subprocess.Popen(["true"])
     dead.wait()

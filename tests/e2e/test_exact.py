@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from mirror.catalog import Catalog
-from mirror.hashtree import build_trees, collection_hash
 from mirror.simulator.testing import DatasetSpec, SimulatorHandle, start_simulator
+from mirror.sync.hashtree import build_trees, collection_hash
 from tests.e2e.harness import Mirror, assert_archive_matches, write_mirror
 
 pytestmark = pytest.mark.slow

@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from mirror import scheduler
 from mirror.catalog import Catalog
-from mirror.config import load_settings
+from mirror.config.settings import load_settings
 from mirror.domain import SeriesState
 from mirror.simulator.testing import DatasetSpec, SimulatorHandle, start_simulator
+from mirror.sync import discovery
 from mirror.tcia import TciaClient
 from tests.e2e.harness import write_mirror
 
@@ -59,7 +59,7 @@ async def test_rolling_scrub_covers_every_patient_once_per_interval(
 
     async def poll(at: datetime) -> Any:
         sim.reset_stats()
-        found = await scheduler.discover(client, catalog, collection, settings=settings,
+        found = await discovery.discover(client, catalog, collection, settings=settings,
                                          now=at)
         state = await catalog.hash_state(collection)
         seen.append((hash_requests(sim), state.cursor, state.pass_changed))

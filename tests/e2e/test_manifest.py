@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from mirror.manifest import format_manifest, parse_manifest
-from mirror.manifest_sync import LOOKUP_BATCH
 from mirror.simulator import releases
 from mirror.simulator.testing import DatasetSpec, SimulatorHandle, start_simulator
+from mirror.sync.manifest import format_manifest, parse_manifest
+from mirror.sync.manifest_discovery import LOOKUP_BATCH
 from tests.e2e.harness import (
     Mirror,
     archive_files,

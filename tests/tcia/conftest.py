@@ -8,7 +8,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from mirror.config import Duration, SourceSettings
+from mirror.config.settings import Duration, SourceSettings
 from mirror.retry import RetryPolicy
 from mirror.tcia import TciaClient
 

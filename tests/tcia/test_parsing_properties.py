@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mirror import layout
+from mirror.archive import layout
 from mirror.domain import PathName, RejectedRow, RemoteSeries, Uid
 from mirror.errors import InvalidUid, PermanentApiError, ProtocolError
 from mirror.tcia import parsing

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from mirror import layout
+from mirror.archive import layout
 from mirror.domain import PathName, Uid
 from mirror.errors import StorageError
 from mirror.transfer import HashingFile, clear_staging, commit_series_dir, link_or_copy

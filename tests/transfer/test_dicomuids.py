@@ -17,9 +17,9 @@ from pydicom.uid import (
     JPEG2000Lossless,
 )
 
+from mirror.archive.verify import dicom_uids_in
 from mirror.dicomuids import read_uids
 from mirror.errors import VerificationError
-from mirror.verify import dicom_uids_in
 from tests.transfer.conftest import dicom_bytes
 
 SOP, SERIES, STUDY = "1.2.3.4.5.1", "1.2.3.4.5.2", "1.2.3.4.5.3"

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from mirror.errors import StorageError
-from mirror.fetch import _refuse_foreign_series, final_dir
+from mirror.sync.job import _refuse_foreign_series, final_dir
 from tests.transfer.conftest import dicom_bytes
 
 STUDY, SERIES, OTHER = "1.2.3.4", "1.2.3.4.5.67890", "1.2.3.4.9.12345"

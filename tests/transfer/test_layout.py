@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from mirror import layout
+from mirror.archive import layout
+from mirror.archive.layout import DescriptiveInfo
 from mirror.domain import PathName, Uid
 from mirror.errors import InvalidUid, StorageError
-from mirror.layout import DescriptiveInfo
 
 ROOT = Path("/archive")
 

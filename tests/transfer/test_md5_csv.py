@@ -122,7 +122,7 @@ def test_parse_keeps_values_as_stored() -> None:
 
 
 def test_verify_compares_a_recorded_digest_as_a_number(tmp_path: Path) -> None:
-    from mirror import layout, verify
+    from mirror.archive import layout, verify
     from mirror.domain import InstanceRecord, PathName, Uid
 
     series = _series_with_leading_zero(2)

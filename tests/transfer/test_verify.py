@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mirror import layout, verify
+from mirror.archive import layout, verify
 from mirror.domain import InstanceRecord, PathName, Uid
 from mirror.errors import StorageError, VerificationError
 from tests.transfer.conftest import Series, dicom_bytes

@@ -14,13 +14,13 @@ import re
 from collections.abc import Mapping
 from typing import Any, get_type_hints
 
-from mirror.config import (
+from mirror.config.settings import (
     DEFAULT_BASE_URLS,
     Settings,
     SourceSettings,
     _validate,
 )
-from mirror.config import (
+from mirror.config.settings import (
     _coerce_field as _coerce,
 )
 from mirror.errors import ConfigError

@@ -18,10 +18,10 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from mirror.archive.layout import instance_name
 from mirror.dicomuids import read_uids
 from mirror.domain import InstanceRecord, Uid, printable
 from mirror.errors import InvalidUid, StorageError, VerificationError
-from mirror.layout import instance_name
 from mirror.merkle import md5_equal
 
 if TYPE_CHECKING:

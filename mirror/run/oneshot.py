@@ -1,6 +1,6 @@
 """Composition root: wires config, client, catalog, scheduler and workers into sync and verify.
 
-The daemon and the download-only worker live in :mod:`mirror.daemon`; both reuse
+The daemon and the download-only worker live in :mod:`mirror.run.daemon`; both reuse
 :func:`open_components` from here.
 """
 
@@ -20,21 +20,23 @@ from typing import Any
 
 import anyio
 
-from mirror import layout, logs, manifest_sync, metadata_csv, scheduler, transfer
+from mirror import logs, transfer
+from mirror.archive import layout, metadata_csv
 from mirror.catalog import Catalog
 from mirror.catalog.status import human_bytes
 from mirror.catalog.store import Scope
-from mirror.config import Settings
+from mirror.config.settings import Settings
+from mirror.config.sources import collection_sources, source_settings, split_collection
 from mirror.domain import SeriesState
 from mirror.errors import ConfigError, MirrorError, SourceError
-from mirror.manifest import Manifest
-from mirror.manifest_sync import ManifestDiscovery
-from mirror.planner import Plan
-from mirror.progress import make_reporter, summary_text
-from mirror.sources import collection_sources, source_settings, split_collection
+from mirror.run.progress import make_reporter, summary_text
+from mirror.sync import discovery, manifest_discovery
+from mirror.sync.manifest import Manifest
+from mirror.sync.manifest_discovery import ManifestDiscovery
+from mirror.sync.planner import Plan
+from mirror.sync.pool import Pool, PoolStats
 from mirror.tcia import TciaClient
 from mirror.tcia.ratelimit import RateLimiter
-from mirror.workers import Pool, PoolStats
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ async def run_sync(settings: Settings, options: SyncOptions) -> int:
     """One-shot catch-up; returns the exit code (0 in sync, 1 some series failed)."""
     logs.configure(json=None if not options.as_json else True)
     started = datetime.now(UTC)
-    manifests = manifest_sync.load_all(settings.sync.manifests)  # a bad one: exit 2 at once
+    manifests = manifest_discovery.load_all(settings.sync.manifests)  # a bad one: exit 2 at once
     async with open_components(settings) as (client, catalog):
         settings = await resolve_names(settings, client, catalog)
         if options.dry_run:
@@ -193,7 +195,7 @@ async def _discover_manifests(client: Any, catalog: Any, settings: Settings,
     out = {}
     for key, manifest in manifests.items():
         try:
-            found = await manifest_sync.discover_manifest(client, catalog, key, manifest,
+            found = await manifest_discovery.discover_manifest(client, catalog, key, manifest,
                                                           settings=settings,
                                                           dry_run=options.dry_run)
         except SourceError:
@@ -251,10 +253,10 @@ async def resolve_names(settings: Settings, client: Any, catalog: Any = None) ->
     entries: list[str] = []
     for source, names in by_source.items():
         if source is None:
-            real = await scheduler.resolve_collections(client, names)
+            real = await discovery.resolve_collections(client, names)
         else:
             async with TciaClient(source_settings(settings, source)) as other:
-                real = await scheduler.resolve_collections(other, names)
+                real = await discovery.resolve_collections(other, names)
         entries.extend(real if source is None else (f"{source}:{n}" for n in real))
     return settings.replace("sync", collections=tuple(entries))
 
@@ -300,7 +302,7 @@ async def _discover_all(clients: dict[str | None, Any], catalog: Any, settings: 
             if not options.dry_run:
                 await catalog.set_collection_source(name, source)
             try:
-                found = await scheduler.discover(clients[source], catalog, name,
+                found = await discovery.discover(clients[source], catalog, name,
                                                  settings=settings, now=datetime.now(UTC),
                                                  force_full=options.reconcile,
                                                  dry_run=options.dry_run,
@@ -381,7 +383,7 @@ async def run_verify(settings: Settings, repair: bool, as_json: bool,
 
 
 async def _check_series(catalog: Any, root: Path, row: Any) -> list[Any]:
-    from mirror import verify
+    from mirror.archive import verify
 
     if not row.local_path:
         return [verify.Problem("missing", None, root, "catalog has no local path")]
@@ -403,13 +405,13 @@ def _print_verify(checked: int, damaged: dict[str, list[dict[str, Any]]], repair
 
 
 async def run_daemon(settings: Settings, with_workers: bool) -> int:
-    from mirror import daemon
+    from mirror.run import daemon
 
     return await daemon.run(settings, with_workers=with_workers)
 
 
 async def run_worker(settings: Settings) -> int:
-    from mirror import daemon
+    from mirror.run import daemon
 
     return await daemon.run_worker_only(settings)
 

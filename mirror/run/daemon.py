@@ -23,16 +23,18 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from mirror import logs, manifest_sync, metadata_csv, scheduler
+from mirror import logs
+from mirror.archive import metadata_csv
 from mirror.catalog.store import Scope
-from mirror.config import Settings
+from mirror.config.settings import Settings
+from mirror.config.sources import collection_sources
 from mirror.errors import ConfigError, MirrorError, mentions_storage_full
-from mirror.manifest import read_manifest
-from mirror.metrics import Metrics, serve_http
-from mirror.service import open_components, open_sources, prepare_archive, resolve_names
-from mirror.sources import collection_sources
+from mirror.run.metrics import Metrics, serve_http
+from mirror.run.oneshot import open_components, open_sources, prepare_archive, resolve_names
+from mirror.sync import discovery, manifest_discovery
+from mirror.sync.manifest import read_manifest
+from mirror.sync.pool import Pool
 from mirror.tcia.ratelimit import RateLimiter
-from mirror.workers import Pool
 
 METADATA_CHECK = 1.0  # seconds between looks at whether metadata.csv needs writing
 METADATA_EVERY = 600.0  # while downloads go on, rewrite changed metadata.csv this often
@@ -60,7 +62,7 @@ class Daemon:
         self.sources = collection_sources(settings)
         self.collections = list(self.sources)
         #: manifest key -> path; read again at every poll, so edits are picked up
-        self.manifests = {manifest_sync.manifest_key(p): p for p in settings.sync.manifests}
+        self.manifests = {manifest_discovery.manifest_key(p): p for p in settings.sync.manifests}
         self.clients = clients or {None: client}
         self.limiters = {src: RateLimiter(settings.sync.hash_requests_per_second)
                          for src in self.clients}
@@ -166,7 +168,7 @@ class Daemon:
         try:
             source = self.sources.get(name)
             await self.catalog.set_collection_source(name, source)
-            found = await scheduler.discover(self.clients[source], self.catalog, name,
+            found = await discovery.discover(self.clients[source], self.catalog, name,
                                              settings=self.settings, now=datetime.now(UTC),
                                              hash_limiter=self.limiters[source])
         except MirrorError as exc:
@@ -186,7 +188,7 @@ class Daemon:
         """Read the manifest again and look its series up; a bad file is logged, not fatal."""
         try:
             manifest = read_manifest(self.manifests[key])
-            found = await manifest_sync.discover_manifest(self.client, self.catalog, key,
+            found = await manifest_discovery.discover_manifest(self.client, self.catalog, key,
                                                           manifest, settings=self.settings)
         except MirrorError as exc:
             self.log.warning("manifest poll failed", manifest=key, error=str(exc))
@@ -251,7 +253,7 @@ class Daemon:
 
 async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = True) -> int:
     logs.configure()
-    manifest_sync.load_all(settings.sync.manifests)  # a malformed manifest: exit 2 now
+    manifest_discovery.load_all(settings.sync.manifests)  # a malformed manifest: exit 2 now
     metrics = Metrics()
     async with open_components(settings, on_response=metrics.observe_request) as (
             client, catalog):

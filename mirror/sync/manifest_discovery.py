@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mirror import scheduler
 from mirror.catalog import Catalog
-from mirror.config import Settings
+from mirror.config.settings import Settings
 from mirror.domain import RemoteSeries, SeriesState
-from mirror.manifest import Manifest, read_manifest, valid_uid
-from mirror.planner import Plan, plan_retirements
+from mirror.sync import discovery
+from mirror.sync.manifest import Manifest, read_manifest, valid_uid
+from mirror.sync.planner import Plan, plan_retirements
 
 #: UIDs per getSeriesMetadata POST: ~65 bytes each, so ~330 KB, far below Tomcat's 2 MB
 #: form limit (tcia-utils sends 10,000).
@@ -69,13 +69,13 @@ async def discover_manifest(client: Any, catalog: Any, key: str, manifest: Manif
                 groups[record.collection].append(record)
         for collection, records in groups.items():
             plans[collection] = plans[collection].merge(
-                await scheduler.apply_batch(catalog, collection, records, dry_run))
+                await discovery.apply_batch(catalog, collection, records, dry_run))
     active = {uid for uid, k in known.items() if k.state is not SeriesState.RETIRED}
     retire = plan_retirements(active, seen, max_delete_fraction=settings.sync.max_delete_fraction)
     if retire.retire and not dry_run:
         await catalog.retire(retire.retire)
         if settings.sync.on_remote_delete == "delete":
-            await scheduler.delete_retired(catalog, settings, retire.retire)
+            await discovery.delete_retired(catalog, settings, retire.retire)
     for uid in retire.retire:
         plans[known[uid].collection].retire.append(uid)
     missing = [uid for uid in uids if uid not in seen and uid not in known]

@@ -18,12 +18,13 @@ from typing import Any
 
 import anyio
 
-from mirror import layout, logs
+from mirror import logs
+from mirror.archive import layout
+from mirror.archive.verify import load_pydicom
 from mirror.catalog.records import SeriesRow
 from mirror.domain import SeriesState
 from mirror.tcia.parsing import listing_extras
 from mirror.transfer.commit import write_atomic
-from mirror.verify import load_pydicom
 
 FILENAME = "metadata.csv"
 #: The NBIA Data Retriever's header, verbatim (names and order).

@@ -12,8 +12,8 @@ from typing import Any
 
 from mirror import logs
 from mirror.catalog.status import human_bytes
-from mirror.config import Settings
-from mirror.planner import Plan
+from mirror.config.settings import Settings
+from mirror.sync.planner import Plan
 
 #: failed series listed by name in the end summary; the rest are counted
 SUMMARY_FAILED_SHOWN = 10

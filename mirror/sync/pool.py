@@ -27,13 +27,13 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from mirror import fetch
 from mirror.catalog import LeaseLost
 from mirror.catalog.store import Scope
-from mirror.config import Settings
+from mirror.config.settings import Settings
 from mirror.domain import SeriesState
 from mirror.errors import MirrorError, is_storage_full
 from mirror.retry import DEFAULT_MAX_RETRY_AFTER, backoff_delay
+from mirror.sync import job
 
 IDLE_RECHECK = 2.0
 
@@ -258,7 +258,7 @@ class Pool:
 
     async def _process(self, item: Any) -> None:
         try:
-            outcome = await fetch.process_series(self, item)
+            outcome = await job.process_series(self, item)
         finally:
             self.in_flight.pop(item.series_uid, None)
         self.stats.add(outcome)

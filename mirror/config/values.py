@@ -1,6 +1,6 @@
 """Config values: strict coercion of TOML/environment values, ranges, secret-safe messages.
 
-:mod:`mirror.config` owns the keys and their precedence; this module owns what one value
+:mod:`mirror.config.settings` owns the keys and their precedence; this module owns what one value
 may be. A new numeric key with special bounds gets a row in :data:`RANGES`.
 """
 

@@ -2,7 +2,7 @@
 
 Precedence is flag > environment > file > image default (TCIA_MIRROR_DEFAULT_...) >
 default. Unknown sections or keys are an error naming the key, so a typo never silently
-falls back to a default; what one value may be is :mod:`mirror.config_values`.
+falls back to a default; what one value may be is :mod:`mirror.config.values`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from mirror.config_values import (
+from mirror.config.values import (
     MAX_CONFIG_BYTES,
     SECRET_KEYS,
     Duration,
     coerce,
     url_checks,
 )
-from mirror.config_values import parse_duration as parse_duration  # re-exported
+from mirror.config.values import parse_duration as parse_duration  # re-exported
 from mirror.errors import ConfigError, redact
 
 DEFAULT_CONFIG_FILE = Path("tcia-mirror.toml")
@@ -108,7 +108,7 @@ class SyncSettings:
     retry_backoff: Duration = Duration(2.0)
     retry_backoff_cap: Duration = Duration(300.0)
     lease: Duration = Duration(300.0)
-    # subsets (mirror.filters): empty = everything
+    # subsets (mirror.sync.filters): empty = everything
     modalities: tuple[str, ...] = ()
     body_parts: tuple[str, ...] = ()
     patients: tuple[str, ...] = ()
@@ -222,7 +222,7 @@ def load_settings(
     for origin, layer in layers:
         for section, keys in layer.items():
             if section == "sources":
-                from mirror.sources import merge_tables
+                from mirror.config.sources import merge_tables
 
                 merge_tables(sources, keys, origin)
                 continue
@@ -239,7 +239,7 @@ def load_settings(
     if "api" in source and "base_url" not in source:
         source["base_url"] = DEFAULT_BASE_URLS.get(source["api"], "")
     sections = {name: cls(**values[name]) for name, cls in SECTIONS.items()}
-    from mirror.sources import build, check_collections
+    from mirror.config.sources import build, check_collections
 
     settings = _validate(Settings(**sections, sources=build(sources)))
     check_collections(settings)
@@ -285,7 +285,7 @@ def _from_env(env: Mapping[str, str],
             continue
         rest = name[len(prefix):].lower()
         if rest.startswith("sources_"):
-            from mirror.sources import env_key
+            from mirror.config.sources import env_key
 
             source, key = env_key(name, rest[len("sources_"):])
             out.setdefault("sources", {}).setdefault(source, {})[key] = value  # type: ignore[assignment]

@@ -18,9 +18,9 @@ from prometheus_client import (
     generate_latest,
 )
 
-from mirror import statuspage
 from mirror.domain import SeriesState
 from mirror.errors import ConfigError, MirrorError
+from mirror.run import statuspage
 
 REFRESH_SECONDS = 5.0
 

@@ -7,7 +7,7 @@ Decision per series (the cheapest way to an exact copy):
   (no download); if at most half are missing, getSingleImage the missing ones; else ZIP;
 - a repair that does not verify, or SOP endpoints that refuse or keep failing -> ZIP;
 - queued by the hash check: stored instances whose MD5 differs from the server's are
-  not kept (:func:`mirror.hashcheck.suspect_instances`).
+  not kept (:func:`mirror.sync.hashcheck.suspect_instances`).
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from typing import Any
 
 import anyio
 
-from mirror import hashcheck, layout, transfer, verify
+from mirror import transfer
+from mirror.archive import layout, verify
 from mirror.domain import InstanceRecord, PathName, Uid, printable
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
 from mirror.merkle import md5_equal
+from mirror.sync import hashcheck
 from mirror.tcia import parsing
 
 #: Repair instance by instance only while at most this share of the series is missing.
@@ -32,7 +34,7 @@ REPAIR_MAX_MISSING = 0.5
 
 async def process_series(pool: Any, item: Any) -> Any:
     """Fetch, verify and commit *item*; record the outcome in the catalog."""
-    from mirror.workers import Outcome, retry_time
+    from mirror.sync.pool import Outcome, retry_time
 
     started = time.monotonic()
     root = Path(pool.settings.archive.root)

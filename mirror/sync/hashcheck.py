@@ -2,7 +2,7 @@
 
 v4 lists dates to the day only, so a series revised on its release day, or with the
 same ImageCount and FileSize, shows in no listing. The server hashes what it holds
-(tcia-api-v4.md section 1); we hash what the catalog holds (:mod:`mirror.hashtree`) and
+(tcia-api-v4.md section 1); we hash what the catalog holds (:mod:`mirror.sync.hashtree`) and
 compare, patient by patient (the patient level is computed live), descending to the
 studies and series only where the hashes differ. A changed series is re-queued with
 the reason :data:`HASH_REASON`, which makes its fetch compare every instance's MD5
@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from mirror import hashtree, logs, merkle
+from mirror import logs, merkle
 from mirror.domain import SeriesState
 from mirror.errors import MirrorError, SourceError
+from mirror.sync import hashtree
 
 #: queue_reason of a series whose hash differs from the server's.
 HASH_REASON = "hash mismatch"

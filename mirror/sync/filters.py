@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mirror.config import SubsetFilter, SyncSettings
+from mirror.config.settings import SubsetFilter, SyncSettings
 from mirror.domain import RemoteSeries
 from mirror.errors import StorageError
 

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import anyio
 import click
 
-from mirror.config import Settings, load_settings
+from mirror.config.settings import Settings, load_settings
 from mirror.errors import Interrupted, MirrorError, UsageError, most_meaningful, redact
 
 CONFIG_OPTION = click.option(
@@ -71,7 +71,7 @@ class _Failure:
         """The last-resort handler: flatten an ExceptionGroup to the error that matters."""
         # the whole story goes to the log at debug level only (routed to structlog once
         # a command configured logging; before that, Python drops debug records)
-        logging.getLogger("mirror.cli").debug(
+        logging.getLogger("mirror.run.cli").debug(
             "error detail: %s", redact("".join(traceback.format_exception(exc))))
         leaf = most_meaningful(exc)
         if isinstance(leaf, MirrorError):
@@ -143,14 +143,14 @@ def cli() -> None:
 def sync(config_path: str | None, collections: tuple[str, ...], manifests: tuple[str, ...],
          dry_run: bool, reconcile: bool, as_json: bool) -> None:
     """One-shot catch-up: discover, download, verify, commit, then exit."""
-    from mirror import service
+    from mirror.run import oneshot
 
     if manifests and not collections:
         collections = ()  # --manifest alone narrows the run like --collection does
     settings = _settings(config_path, sync={
         "collections": collections if collections or manifests else None,
         "manifests": manifests or None})
-    code = _run(service.run_sync, settings, service.SyncOptions(
+    code = _run(oneshot.run_sync, settings, oneshot.SyncOptions(
         dry_run=dry_run, reconcile=reconcile, as_json=as_json))
     sys.exit(code)
 
@@ -160,20 +160,20 @@ def sync(config_path: str | None, collections: tuple[str, ...], manifests: tuple
 @click.option("--no-workers", is_flag=True, help="Run only the scheduler (workers elsewhere).")
 def daemon(config_path: str | None, no_workers: bool) -> None:
     """Long-running: scheduler, worker pool, /healthz and /metrics."""
-    from mirror import service
+    from mirror.run import oneshot
 
     settings = _settings(config_path)
-    sys.exit(_run(service.run_daemon, settings, not no_workers))
+    sys.exit(_run(oneshot.run_daemon, settings, not no_workers))
 
 
 @cli.command()
 @CONFIG_OPTION
 def worker(config_path: str | None) -> None:
     """Download-only worker claiming queued series from a shared catalog."""
-    from mirror import service
+    from mirror.run import oneshot
 
     settings = _settings(config_path)
-    sys.exit(_run(service.run_worker, settings))
+    sys.exit(_run(oneshot.run_worker, settings))
 
 
 @cli.command()
@@ -203,10 +203,10 @@ def status(config_path: str | None, as_json: bool, failed: bool) -> None:
 def verify(config_path: str | None, repair: bool, as_json: bool,
            collections: tuple[str, ...]) -> None:
     """Re-check the archive against the catalog (presence, size, MD5, DICOM UIDs)."""
-    from mirror import service
+    from mirror.run import oneshot
 
     settings = _settings(config_path)
-    sys.exit(_run(service.run_verify, settings, repair, as_json, collections))
+    sys.exit(_run(oneshot.run_verify, settings, repair, as_json, collections))
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})
@@ -266,8 +266,8 @@ def manifest_export(config_path: str | None, collections: tuple[str, ...],
     """Write what the archive holds as a .tcia manifest (NBIA Data Retriever, tcia-utils)."""
     from pathlib import Path
 
-    from mirror.manifest import format_manifest
-    from mirror.manifest_sync import exported_uids
+    from mirror.sync.manifest import format_manifest
+    from mirror.sync.manifest_discovery import exported_uids
     from mirror.transfer.commit import write_atomic
 
     settings = _settings(config_path)

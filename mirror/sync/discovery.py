@@ -17,11 +17,13 @@ from typing import Any
 
 import anyio
 
-from mirror import filters, hashcheck, hashtree, layout, logs, planner
-from mirror.config import Settings
+from mirror import logs
+from mirror.archive import layout
+from mirror.config.settings import Settings
 from mirror.domain import RejectedRow, RemoteSeries, SeriesState, printable
 from mirror.errors import ConfigError, MirrorError
-from mirror.planner import Plan, plan_batch, plan_retirements
+from mirror.sync import filters, hashcheck, hashtree, planner
+from mirror.sync.planner import Plan, plan_batch, plan_retirements
 from mirror.tcia.ratelimit import RateLimiter
 
 BATCH = 2000
@@ -241,7 +243,7 @@ async def _delete_retired(catalog: Any, settings: Settings, uids: Iterable[str])
                 await anyio.to_thread.run_sync(shutil.rmtree, target, True)
 
 
-# Public names for the manifest scope (mirror.manifest_sync), which records its
+# Public names for the manifest scope (mirror.sync.manifest_discovery), which records its
 # listings and retirements exactly like a collection's.
 apply_batch = _apply_batch
 delete_retired = _delete_retired

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mirror.archive.layout import UID_MAX_LEN, UID_RE
 from mirror.errors import UsageError
-from mirror.layout import UID_MAX_LEN, UID_RE
 
 MARKER = "ListOfSeriesToDownload"
 #: The portal's download servlet; the Data Retriever reads it, we never call it.

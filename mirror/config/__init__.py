@@ -1,0 +1,2 @@
+"""Configuration: the settings a run uses (settings), how each value is checked (values)
+and the named extra servers of ``[sources.NAME]`` (sources)."""

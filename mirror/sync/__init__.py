@@ -1,0 +1,2 @@
+"""The sync engine: discovery (listing -> plan -> catalog), the planner, the per-series
+job and the worker pool that runs it, the MD5-hierarchy check, filters and manifests."""
