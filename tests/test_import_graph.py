@@ -37,7 +37,7 @@ def _absolute(module: str | None, level: int, importer: str, is_package: bool) -
 
 
 def _targets(node: ast.AST, importer: str, is_package: bool, known: set[str]) -> set[str]:
-    """The package modules one import statement loads (a submodule named in `from x import y` too)."""
+    """The package modules one import statement loads (`from x import y`: the submodule y)."""
     found: set[str] = set()
     if isinstance(node, ast.Import):
         found.update(alias.name for alias in node.names)
