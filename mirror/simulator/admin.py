@@ -17,9 +17,9 @@ from aiohttp import web
 
 from mirror.errors import MirrorError
 from mirror.simulator.faults import parse_spec
-from mirror.simulator.server import ADMIN_PREFIX, Simulator
+from mirror.simulator.state import ADMIN_PREFIX, SimulatorState
 
-SIM = web.AppKey("sim", Simulator)
+SIM = web.AppKey("sim", SimulatorState)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -93,7 +93,7 @@ async def info(request: web.Request) -> web.Response:
     sim = request.app[SIM]
     return _json({"collections": sim.collections(),
                   "shared_lists": {k: list(v) for k, v in sim.catalog.shared_lists.items()},
-                  "releases": sim.catalog.releases, "md5_cache": sim.catalog.md5_cache})
+                  "releases": sim.catalog.releases, "md5_cache": sim.md5_cache()})
 
 
 async def refresh_md5(request: web.Request) -> web.Response:
@@ -108,7 +108,7 @@ async def clock(request: web.Request) -> web.Response:
         ran = request.app[SIM].advance_clock(float(body["hours"]))
     except (KeyError, TypeError, ValueError, MirrorError) as exc:
         return _json({"error": str(exc)}, 400)
-    return _json({"md5_job_ran": ran, "md5_cache": request.app[SIM].catalog.md5_cache})
+    return _json({"md5_job_ran": ran, "md5_cache": request.app[SIM].md5_cache()})
 
 
 async def stored_md5(request: web.Request) -> web.Response:
@@ -128,7 +128,7 @@ async def expire(request: web.Request) -> web.Response:
     return _json({"expired": True})
 
 
-def add_routes(app: web.Application, sim: Simulator) -> None:
+def add_routes(app: web.Application, sim: SimulatorState) -> None:
     app[SIM] = sim
     p = ADMIN_PREFIX
     app.router.add_get(p + "/", info)

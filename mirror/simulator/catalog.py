@@ -38,21 +38,10 @@ class Catalog:
     #: collection hashes go stale; only a refresh (admin or simulated clock) moves it.
     md5_job_snapshot: Catalog | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def md5_cache(self) -> dict[str, str]:
-        """Collection-level getMD5Hierarchy values as last stored by the daily job.
-
-        Computed on first use (one pass over the job's snapshot), not when the
-        simulator starts: most runs never ask for a collection-level hash.
-        """
-        return (self.md5_job_snapshot or self).job_hashes
-
-    @cached_property
-    def job_hashes(self) -> dict[str, str]:
-        """What the daily job stores when it runs on this snapshot."""
-        from mirror.simulator import md5tree  # md5tree reads this module's Catalog
-
-        return md5tree.refresh_cache(self)
+    #: What the daily job stored when it ran on this snapshot, filled in on first use by
+    #: :func:`mirror.simulator.md5tree.stored_hashes` (most runs never ask for one).
+    job_hashes: dict[str, str] = field(default_factory=dict, init=False, repr=False,
+                                       compare=False)
 
     @cached_property
     def sop_index(self) -> dict[str, tuple[Series, Instance]]:

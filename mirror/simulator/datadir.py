@@ -12,8 +12,9 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from mirror.errors import StorageError
+from mirror.simulator.blobs import BlobStore
 from mirror.simulator.catalog import Catalog, build_base
-from mirror.simulator.dicomgen import BlobStore, materialize
+from mirror.simulator.dicomgen import materialize
 from mirror.simulator.model import DatasetSpec, digest
 
 

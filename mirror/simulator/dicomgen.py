@@ -23,21 +23,12 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian
 
 from mirror.errors import StorageError
+from mirror.simulator.blobs import BlobStore
 from mirror.simulator.catalog import Catalog
 from mirror.simulator.model import UID_ROOT, CollectionInfo, Instance, Patient, Series, Study
 
 _SOP_CLASS = {"CT": "1.2.840.10008.5.1.4.1.1.2", "MR": "1.2.840.10008.5.1.4.1.1.4"}
 _IMPLEMENTATION_UID = UID_ROOT + "0.1"
-
-
-class BlobStore:
-    """Content-keyed DICOM files under ``<data>/blobs``."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.root = data_dir / "blobs"
-
-    def path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.dcm"
 
 
 def materialize(catalog: Catalog, store: BlobStore, series: Iterable[Series],

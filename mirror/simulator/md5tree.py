@@ -2,7 +2,7 @@
 
 Series, study and patient hashes are computed live from the snapshot; the collection
 hash is only read from the snapshot's stored cache, which releases leave stale until
-:func:`refresh_cache` runs (the server's daily Quartz job).
+:func:`refresh_cache` runs (the server's daily Quartz job); :func:`stored_hashes` reads it.
 """
 
 from __future__ import annotations
@@ -44,6 +44,18 @@ def refresh_cache(cat: Catalog) -> dict[str, str]:
     return {name: h for name, h in _collection_hashes(cat).items() if h}
 
 
+def stored_hashes(cat: Catalog) -> dict[str, str]:
+    """Collection-level values as the daily job last stored them (maybe stale).
+
+    Computed on first use (one pass over the job's snapshot), not when the simulator
+    starts, and kept on that immutable snapshot.
+    """
+    job = cat.md5_job_snapshot or cat
+    if not job.job_hashes:
+        job.job_hashes.update(refresh_cache(job))
+    return job.job_hashes
+
+
 def _collection_hashes(cat: Catalog) -> dict[str, str]:
     """Every collection at once: one pass over the snapshot, not one per patient."""
     patients: dict[str, list[str]] = {}
@@ -63,7 +75,7 @@ def md5_hierarchy(d: str, cat: Catalog, p: Params) -> AnyReply:
     if p.get("PatientID"):
         md5 = patient_hash(cat, p["PatientID"], p.get("Collection") or None)
     elif p.get("Collection"):
-        md5 = cat.md5_cache.get(p["Collection"], "")  # stored value only, maybe stale
+        md5 = stored_hashes(cat).get(p["Collection"], "")  # stored value only, maybe stale
     # @Produces(application/json), but the entity is built as text/plain.
     return Reply(200, md5.encode(), "text/plain")
 

@@ -33,7 +33,7 @@ from mirror.simulator.respond import (
     send_zip,
     truncated,
 )
-from mirror.simulator.server import Simulator
+from mirror.simulator.state import SimulatorState
 from mirror.simulator.tables import V3, V4
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -83,7 +83,7 @@ def _check_params(dialect: str, ep: Endpoint, params: dict[str, str]) -> Reply |
     return None
 
 
-def _check_auth(sim: Simulator, dialect: str, ep: Endpoint, request: web.Request,
+def _check_auth(sim: SimulatorState, dialect: str, ep: Endpoint, request: web.Request,
                 faults: list[Fault]) -> Reply | None:
     if dialect == V3:
         key = request.headers.get("api_key") or request.query.get("api_key")
@@ -101,7 +101,7 @@ def _check_auth(sim: Simulator, dialect: str, ep: Endpoint, request: web.Request
     return None
 
 
-async def _answer(sim: Simulator, dialect: str, request: web.Request,
+async def _answer(sim: SimulatorState, dialect: str, request: web.Request,
                   faults: list[Fault]) -> AnyReply:
     name = request.match_info["name"]
     ep = DIALECTS[dialect].get(name)
@@ -121,7 +121,7 @@ async def _answer(sim: Simulator, dialect: str, request: web.Request,
     return ep.run(dialect, sim.catalog, params)
 
 
-def dialect_handler(sim: Simulator, dialect: str) -> Handler:
+def dialect_handler(sim: SimulatorState, dialect: str) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         series_uid = request.query.get("SeriesInstanceUID")
@@ -137,7 +137,7 @@ def dialect_handler(sim: Simulator, dialect: str) -> Handler:
     return handle
 
 
-async def send(sim: Simulator, request: web.Request, reply: AnyReply,
+async def send(sim: SimulatorState, request: web.Request, reply: AnyReply,
                faults: list[Fault]) -> web.StreamResponse:
     count = sim.stats.add_bytes
     if isinstance(reply, Reply):
@@ -149,7 +149,7 @@ async def send(sim: Simulator, request: web.Request, reply: AnyReply,
     return await send_zip(request, reply, path, faults, count)
 
 
-async def _zip_faults(sim: Simulator, reply: ZipReply,
+async def _zip_faults(sim: SimulatorState, reply: ZipReply,
                       faults: list[Fault]) -> tuple[ZipReply, list[Fault]]:
     """Faults that change which ZIP is sent (built as separate cached variants)."""
     rest = []
@@ -174,7 +174,7 @@ async def _zip_faults(sim: Simulator, reply: ZipReply,
     return reply, rest
 
 
-def token_handler(sim: Simulator) -> Handler:
+def token_handler(sim: SimulatorState) -> Handler:
     async def handle(request: web.Request) -> web.StreamResponse:
         sim.stats.request("token:oauth/token")
         faults = sim.take_faults("token", "token")

@@ -15,7 +15,8 @@ from pathlib import Path
 from mirror.errors import SourceError, UsageError
 from mirror.simulator.faults import parse_spec
 from mirror.simulator.model import DatasetSpec
-from mirror.simulator.server import ADMIN_PREFIX, PREFIXES, TOKEN_PATH, Simulator, serve
+from mirror.simulator.server import Simulator, serve
+from mirror.simulator.state import ADMIN_PREFIX, PREFIXES, TOKEN_PATH
 
 
 def run(data_dir: Path, spec: DatasetSpec, *, host: str, port: int, api_key: str | None,

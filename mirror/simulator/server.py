@@ -7,8 +7,7 @@ test handle, the admin routes and the request handlers can share it.
 from __future__ import annotations
 
 import threading
-from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -16,85 +15,29 @@ from typing import Any
 from aiohttp import web
 
 from mirror.errors import UsageError
-from mirror.simulator import releases, storedmd5
+from mirror.simulator import admin, md5tree, releases, routes, storedmd5
 from mirror.simulator.auth import TokenStore
+from mirror.simulator.blobs import BlobStore
 from mirror.simulator.catalog import Catalog
 from mirror.simulator.datadir import load_base
-from mirror.simulator.dicomgen import BlobStore, materialize
+from mirror.simulator.dicomgen import materialize
 from mirror.simulator.faults import Fault, FaultRegistry
 from mirror.simulator.model import DatasetSpec
+from mirror.simulator.state import (
+    PREFIXES,
+    TOKEN_PATH,
+    InstanceTruth,
+    SeriesTruth,
+    Stats,
+)
 from mirror.simulator.zips import ZipCache
 
-V3_PREFIX = "/services/v3/TCIA/query"
-V1_PREFIX = "/nbia-api/services/v1"
-V4_PREFIX = "/nbia-api/services/v4"
-TOKEN_PATH = "/nbia-api/oauth/token"
-ADMIN_PREFIX = "/_sim"
 DEFAULT_SPEC = DatasetSpec()
-PREFIXES = {"v3": V3_PREFIX, "nbia-v1": V1_PREFIX, "nbia-v4": V4_PREFIX}
-
-
-@dataclass(frozen=True)
-class InstanceTruth:
-    size: int
-    md5: str
-
-
-@dataclass(frozen=True)
-class SeriesTruth:
-    collection: str
-    patient_id: str
-    study_uid: str
-    series_uid: str
-    image_count: int
-    file_size: int
-    instances: dict[str, InstanceTruth]
-
-
-#: Endpoints whose requests download image data; counted per series in ``Stats.series``.
-IMAGE_ENDPOINTS = frozenset({"getImage", "getImageWithMD5Hash", "getSingleImage"})
-
-
-class Stats:
-    """Request counts per ``<dialect>:<Endpoint>``, statuses and body bytes served.
-
-    ``series`` counts image downloads (getImage, getImageWithMD5Hash, getSingleImage) per
-    SeriesInstanceUID, so tests can tell which series were fetched again.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        with self._lock:
-            self.requests: Counter[str] = Counter()
-            self.statuses: Counter[str] = Counter()
-            self.series: Counter[str] = Counter()
-            self.bytes = 0
-
-    def request(self, key: str, series_uid: str | None = None) -> None:
-        with self._lock:
-            self.requests[key] += 1
-            if series_uid is not None and key.rpartition(":")[2] in IMAGE_ENDPOINTS:
-                self.series[series_uid] += 1
-
-    def status(self, code: int) -> None:
-        with self._lock:
-            self.statuses[str(code)] += 1
-
-    def add_bytes(self, n: int) -> None:
-        with self._lock:
-            self.bytes += n
-
-    def snapshot(self) -> dict[str, Any]:
-        with self._lock:
-            return {"requests": dict(self.requests), "requests_total": sum(self.requests.values()),
-                    "bytes": self.bytes, "statuses": dict(self.statuses),
-                    "series": dict(self.series)}
 
 
 class Simulator:
+    """The running simulator's state; implements :class:`~mirror.simulator.state.SimulatorState`."""
+
     def __init__(self, data_dir: Path, spec: DatasetSpec = DEFAULT_SPEC, *,
                  api_key: str | None = None, auth: bool = False,
                  users: dict[str, str] | None = None, token_ttl: float = 3600.0,
@@ -142,7 +85,11 @@ class Simulator:
         with self._release_lock:
             self.catalog = replace(self.catalog, md5_job_snapshot=None)
             self._hours_since_md5_job = 0.0
-            return dict(self.catalog.md5_cache)
+            return self.md5_cache()
+
+    def md5_cache(self) -> dict[str, str]:
+        """Collection-level getMD5Hierarchy values as the daily job last stored them."""
+        return dict(md5tree.stored_hashes(self.catalog))
 
     def advance_clock(self, hours: float) -> bool:
         """Let simulated time pass: the job runs once 24 hours have gone by since the last
@@ -177,8 +124,6 @@ class Simulator:
 
 
 def make_app(sim: Simulator) -> web.Application:
-    from mirror.simulator import admin, routes
-
     app = web.Application(client_max_size=64 * 1024 * 1024)
     for dialect, prefix in PREFIXES.items():
         handler = routes.dialect_handler(sim, dialect)

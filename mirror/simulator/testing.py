@@ -20,15 +20,8 @@ from typing import Any
 from mirror.simulator import md5tree
 from mirror.simulator.model import DatasetSpec, second_host_spec
 from mirror.simulator.releases import ReleaseSummary
-from mirror.simulator.server import (
-    DEFAULT_SPEC,
-    PREFIXES,
-    TOKEN_PATH,
-    InstanceTruth,
-    SeriesTruth,
-    Simulator,
-    serve,
-)
+from mirror.simulator.server import DEFAULT_SPEC, Simulator, serve
+from mirror.simulator.state import PREFIXES, TOKEN_PATH, InstanceTruth, SeriesTruth
 
 __all__ = ["DatasetSpec", "InstanceTruth", "ReleaseSummary", "SeriesTruth", "SimulatorHandle",
            "second_host_spec", "start_simulator"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mirror.errors import StorageError
-from mirror.simulator.dicomgen import BlobStore
+from mirror.simulator.blobs import BlobStore
 from mirror.simulator.model import CollectionInfo, Instance, Series, digest
 from mirror.simulator.zipwriter import ZipWriter, deflate
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from mirror.simulator.server import PREFIXES
+from mirror.simulator.state import PREFIXES
 from mirror.simulator.testing import DatasetSpec, SimulatorHandle, start_simulator
 from tests.e2e.harness import Mirror, assert_archive_matches
 from tests.hostile.wire_server import (

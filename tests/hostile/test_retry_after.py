@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mirror.retry import retry_after_seconds
-from mirror.simulator.server import PREFIXES
+from mirror.simulator.state import PREFIXES
 from mirror.simulator.testing import SimulatorHandle
 from tests.e2e.harness import catalog_series
 from tests.hostile.wire_server import no_traceback, proxy, write_config

@@ -10,8 +10,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from mirror.simulator.blobs import BlobStore
 from mirror.simulator.datadir import load_base
-from mirror.simulator.dicomgen import BlobStore
 from mirror.simulator.testing import DatasetSpec, start_simulator
 from tests.simulator.conftest import fetch
 
