@@ -5,9 +5,10 @@
 Starts its own Postgres in a temporary directory (the system's initdb/pg_ctl, as the
 tests do), migrates a catalog, then per size fills it server-side with
 ``generate_series``: one collection, patients (8 series each), studies (3 series
-each), series (98% DONE with their local totals, 1% FAILED with an error, 1% QUEUED
-and due in the future, commit times ``verified_at`` 90 s apart back from now, so a
-day of commits falls in the status page's 24-hour window) and N instance rows. The
+each), series (each with a ~750-byte listing record; 98% DONE with their local
+totals, 1% FAILED with an error, 1% QUEUED and due in the future; commit times
+``verified_at`` 90 s apart back from now, so a day of commits falls in the status
+page's 24-hour window) and N instance rows. The
 instance table is loaded without its primary key and unique constraint, which are
 then built in one pass each (as CREATE INDEX does, instead of 21 million index
 insertions); foreign-key checks are skipped for the load and the key validated after.
@@ -31,6 +32,7 @@ import asyncio
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -63,7 +65,7 @@ INSERT INTO studies (id, patient_ref, study_uid)
 INSERT INTO series (id, series_uid, collection_id, study_ref, modality, image_count, file_size,
                     discovered_at, state, attempts, next_attempt_at, queue_reason, last_error,
                     repair, needs_refetch, local_path, local_bytes, local_instance_count,
-                    verified_at)
+                    verified_at, description, series_number, raw)
   SELECT g, '1.2.3.' || g, 1, 1 + (g - 1) / 3, 'CT', {per}, {per} * 500000,
          now() - interval '300 days',
          CASE g % 100 WHEN 7 THEN 'failed' WHEN 3 THEN 'queued' ELSE 'done' END,
@@ -72,7 +74,19 @@ INSERT INTO series (id, series_uid, collection_id, study_ref, modality, image_co
          CASE g % 100 WHEN 3 THEN 'changed' WHEN 7 THEN 'changed' ELSE 'new' END,
          CASE g % 100 WHEN 7 THEN 'HTTP 500 from getImage after 5 attempts' END,
          false, false, 'NLST/' || g, {per} * 500000, {per},
-         now() - ({series} - g) * interval '90 seconds'
+         now() - ({series} - g) * interval '90 seconds', '0,OPA,GE,HSCT,2.5mm', g % 9,
+         json_build_object(  -- a v4 getSeries record as discovery stores it (~750 bytes)
+           'SeriesInstanceUID', '1.2.3.' || g, 'Modality', 'CT', 'Collection', '{name}',
+           'StudyInstanceUID', '1.3.6.1.4.1.14519.5.2.1.7009.9004.2.' || (1 + (g - 1) / 3),
+           'PatientID', 'NLST-' || (100001 + (g - 1) / 8), 'ProtocolName', 'LUNG SCREEN',
+           'SeriesDescription', '0,OPA,GE,HSCT,2.5mm', 'BodyPartExamined', 'CHEST',
+           'SeriesNumber', g % 9, 'Manufacturer', 'GE MEDICAL SYSTEMS',
+           'ManufacturerModelName', 'LightSpeed QX/i', 'SoftwareVersions', 'LightSpeedApps2.4',
+           'ImageCount', {per}, 'FileSize', {per} * 500000, 'TimeStamp', '2009-10-05 12:00:00.0',
+           'DateReleased', '2010-06-11 00:00:00.0', 'StudyDate', '01-02-1999',
+           'StudyDesc', 'NLST-LSS', 'CollectionURI', 'https://doi.org/10.7937/TCIA.hmq8-j677',
+           'LicenseName', 'CC BY 4.0', 'LicenseURI', 'https://creativecommons.org/licenses/by/4.0/',
+           'ThirdPartyAnalysis', 'NO', 'SeriesDate', '01-02-1999', 'SeriesTime', '120000')
   FROM generate_series(1, {series}) g;
 ALTER TABLE instances DROP CONSTRAINT uq_instances_series_ref_sop_uid;
 ALTER TABLE instances DROP CONSTRAINT pk_instances;
@@ -251,6 +265,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="tcia-mirror-b6-"))
     prefix = fixtures_pg._as_postgres_user(workdir)
     server = fixtures_pg._start(bindir, workdir, prefix)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still stop the server
     try:
         for n in [int(x) for x in args.instances.split(",")]:
             run_size(server, workdir, n, args.series)
