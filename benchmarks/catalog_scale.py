@@ -73,7 +73,7 @@ INSERT INTO series (id, series_uid, collection_id, study_ref, modality, image_co
          CASE g % 100 WHEN 3 THEN now() + (g % 1000) * interval '1 minute' END,
          CASE g % 100 WHEN 3 THEN 'changed' WHEN 7 THEN 'changed' ELSE 'new' END,
          CASE g % 100 WHEN 7 THEN 'HTTP 500 from getImage after 5 attempts' END,
-         false, false, 'NLST/' || g, {per} * 500000, {per},
+         false, false, 'NLST/' || g, {per} * (500000 + g % 1000), {per},
          now() - ({series} - g) * interval '90 seconds', '0,OPA,GE,HSCT,2.5mm', g % 9,
          json_build_object(  -- a v4 getSeries record as discovery stores it (~750 bytes)
            'SeriesInstanceUID', '1.2.3.' || g, 'Modality', 'CT', 'Collection', '{name}',
@@ -92,7 +92,8 @@ ALTER TABLE instances DROP CONSTRAINT uq_instances_series_ref_sop_uid;
 ALTER TABLE instances DROP CONSTRAINT pk_instances;
 INSERT INTO instances (id, series_ref, sop_uid, path, size, md5)
   SELECT g, 1 + (g - 1) / {per}, '1.3.6.1.4.1.14519.5.2.1.7009.9004.4.' || g,
-         'NLST/' || (1 + (g - 1) / {per}) || '/' || g || '.dcm', 500000, md5(g::text)
+         'NLST/' || (1 + (g - 1) / {per}) || '/' || g || '.dcm',
+         500000 + (1 + (g - 1) / {per}) % 1000, md5(g::text)
   FROM generate_series(1, {instances}) g;
 ALTER TABLE instances ADD CONSTRAINT pk_instances PRIMARY KEY (id);
 ALTER TABLE instances ADD CONSTRAINT uq_instances_series_ref_sop_uid UNIQUE (series_ref, sop_uid);
