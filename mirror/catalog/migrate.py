@@ -33,7 +33,7 @@ MIGRATIONS_DIR = _migrations_dir()
 #: The newest revision in migrations/versions (a test keeps it equal to Alembic's head).
 #: Knowing it without Alembic lets a catalog that is already current open without
 #: importing Alembic at all, which is most of a no-op sync's start-up time.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 #: Arbitrary constant naming the Postgres advisory lock taken while migrating.
 _PG_LOCK = 0x7C1A_3122
 

@@ -139,8 +139,12 @@ class Series(Base):
     __table_args__ = (
         # the claim query: due QUEUED rows in next_attempt_at order
         Index("ix_series_claim", "state", "next_attempt_at"),
-        # status and snapshots per collection
-        Index("ix_series_collection_state", "collection_id", "state"),
+        # series of some collections in some states (snapshots, pending, failed); with the
+        # local totals, status sums a collection from this index alone (index-only scan)
+        Index("ix_series_status", "collection_id", "state", "local_bytes",
+              "local_instance_count"),
+        # the status page's commits of the last hours
+        Index("ix_series_verified_at", "verified_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

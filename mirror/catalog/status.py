@@ -12,9 +12,6 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-
 from mirror.catalog.catalog import Catalog
 
 #: Table columns: (heading, key in a status row).
@@ -47,6 +44,9 @@ def render(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
         return json.dumps(list(rows), indent=2)
     if not rows:
         return "the catalog has no collections yet; run `tcia-mirror sync`"
+    from rich.console import Console  # only here: JSON and the status page need no rich
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold", pad_edge=False)
     for heading, key in _COLUMNS:
         table.add_column(heading, justify="left" if key in _TEXT_KEYS else "right")
