@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import urllib.parse
 from typing import Any
 
 from mirror.errors import ConfigError, redact
@@ -145,41 +144,3 @@ def _in_range(key: str, number: Any, bounds: tuple[float, float], value: Any) ->
         raise ConfigError(f"{key}: must be between {low:g} and {high:g}, "
                           f"got {describe(key, value)}")
     return number
-
-
-def url_checks(base_url: str, token_url: str, catalog_url: str) -> list[tuple[bool, str, str]]:
-    """URLs must parse, with a host and a port in range (messages never show userinfo)."""
-    return [
-        (_http_url_ok(base_url), "source.base_url",
-         "must be an http:// or https:// URL with a host (and a port 1-65535)"),
-        (not token_url or _http_url_ok(token_url), "source.token_url",
-         "must be empty or an http:// or https:// URL with a host"),
-        (_catalog_url_ok(catalog_url), "catalog.url",
-         "is not a valid database URL (check the host, port 1-65535 and database)"),
-    ]
-
-
-def _http_url_ok(url: str) -> bool:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port  # ValueError when out of range or not a number
-    except ValueError:
-        return False
-    return (parts.scheme in ("http", "https") and bool(parts.hostname)
-            and (port is None or port > 0) and not any(c.isspace() for c in url))
-
-
-def _catalog_url_ok(url: str) -> bool:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError, TypeError):
-        return False
-    if parsed.drivername.startswith("sqlite"):
-        return True
-    port = parsed.port
-    return bool(parsed.host) and (port is None or 0 < port < 65536)
-
-
