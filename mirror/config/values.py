@@ -6,12 +6,9 @@ may be. A new numeric key with special bounds gets a row in :data:`RANGES`.
 
 from __future__ import annotations
 
-import functools
 import math
 import re
-from typing import Annotated
-
-import msgspec
+from typing import NoReturn
 
 from mirror.errors import ConfigError, redact
 
@@ -42,72 +39,46 @@ def coerce(key: str, kind: object, value: object) -> object:
     """Turn a TOML or environment value into the field's type, strictly, or raise ConfigError.
 
     Bools are not numbers and floats are not integers (``workers = 8.7`` is an error, not
-    8); numbers must be finite and inside :data:`RANGES`. msgspec checks the type and the
-    bounds; the message names the key and never shows a secret's value (:func:`describe`).
+    8); numbers must be finite and inside :data:`RANGES`. The message names the key and
+    never shows a secret's value (:func:`describe`).
     """
+    from_env = isinstance(value, str)
     if kind is Duration:
-        return _duration(key, value)
-    typed = value
-    if isinstance(value, str):  # environment (or a quoted TOML number): "8" -> 8, "a,b" -> (a, b)
-        typed = _from_text(kind, value)
-    try:
-        return msgspec.convert(typed, _checked_type(key, kind))
-    except msgspec.ValidationError:
-        raise ConfigError(_message(key, kind, value, typed)) from None
-
-
-def _from_text(kind: object, text: str) -> object:
-    if kind is int and _ENV_INT.match(text):
-        return int(text)
+        seconds = _finite(parse_duration(value, key) if not isinstance(value, bool)
+                          else _bad(key, value, "a duration like \"10m\""), key, value)
+        if not DURATION_RANGE[0] <= seconds <= DURATION_RANGE[1]:
+            raise ConfigError(f"{key}: must be a positive duration of at most 366d, "
+                              f"got {describe(key, value)}")
+        return Duration(seconds)
+    if kind is bool:
+        if from_env and value.lower() in _ENV_BOOLS:
+            return _ENV_BOOLS[value.lower()]
+        return value if isinstance(value, bool) else _bad(key, value, "true or false")
+    if kind is int:
+        if from_env and _ENV_INT.match(value):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            _bad(key, value, "a whole number")
+        return _in_range(key, value, RANGES.get(key, INT_RANGE), value)
     if kind is float:
-        try:
-            return float(text)
-        except ValueError:
-            return text
-    if kind == tuple[str, ...]:
-        return tuple(v.strip() for v in text.split(",") if v.strip())
-    return text
-
-
-@functools.cache
-def _checked_type(key: str, kind: object) -> object:
-    """*kind* with the bounds msgspec enforces: :data:`RANGES`, no NUL, no empty list item."""
-    if kind is int or kind is float:
-        low, high = RANGES.get(key, INT_RANGE if kind is int else FLOAT_RANGE)
-        return Annotated[kind, msgspec.Meta(ge=low, le=high)]  # type: ignore[valid-type]
+        number = _float_or_none(value)
+        if number is None:
+            _bad(key, value, "a number")
+        return _in_range(key, _finite(number, key, value), RANGES.get(key, FLOAT_RANGE), value)
     if kind is str:
-        return Annotated[str, msgspec.Meta(pattern=_NO_NUL)]
+        if not isinstance(value, str):
+            _bad(key, value, "a string")
+        if "\x00" in value:
+            raise ConfigError(f"{key}: must not contain a NUL character")
+        return value
     if kind == tuple[str, ...]:
-        return tuple[Annotated[str, msgspec.Meta(min_length=1, pattern=_NO_NUL)], ...]
+        if from_env:
+            return tuple(v.strip() for v in value.split(",") if v.strip())
+        if isinstance(value, list | tuple) and all(isinstance(v, str) and v and "\x00" not in v
+                                                   for v in value):
+            return tuple(value)
+        _bad(key, value, "a list of non-empty strings")
     raise ConfigError(f"{key}: unsupported type")
-
-
-def _message(key: str, kind: object, raw: object, typed: object) -> str:
-    """Why msgspec refused *typed* (from *raw*), in the words the messages always used; told
-    from the value itself, not from msgspec's wording."""
-    if kind is str and isinstance(typed, str):
-        return f"{key}: must not contain a NUL character"
-    numeric = _NUMERIC.get(kind)  # type: ignore[call-overload]
-    if numeric and isinstance(typed, numeric) and not isinstance(typed, bool):  # out of bounds
-        if isinstance(typed, float) and not math.isfinite(typed):
-            return f"{key}: expected a finite number, got {describe(key, raw)}"
-        low, high = RANGES.get(key, INT_RANGE if kind is int else FLOAT_RANGE)
-        shown = typed if kind is int else raw
-        return f"{key}: must be between {low:g} and {high:g}, got {describe(key, shown)}"
-    expected = _EXPECTED.get(kind, "a list of non-empty strings")  # type: ignore[call-overload]
-    return f"{key}: expected {expected}, got {describe(key, raw)}"
-
-
-def _duration(key: str, value: object) -> Duration:
-    if isinstance(value, bool):
-        raise ConfigError(f"{key}: expected a duration like \"10m\", got {describe(key, value)}")
-    seconds = parse_duration(value, key)  # type: ignore[arg-type]
-    if not math.isfinite(seconds):
-        raise ConfigError(f"{key}: expected a finite number, got {describe(key, value)}")
-    if not DURATION_RANGE[0] <= seconds <= DURATION_RANGE[1]:
-        raise ConfigError(f"{key}: must be a positive duration of at most 366d, "
-                          f"got {describe(key, value)}")
-    return Duration(seconds)
 
 
 #: Inclusive bounds of numeric keys; a key not listed gets INT_RANGE or FLOAT_RANGE.
@@ -131,10 +102,8 @@ DURATION_RANGE: tuple[float, float] = (0.001, 366 * 86400.0)
 SECRET_KEYS = frozenset({"api_key", "password", "token", "client_secret"})
 MAX_CONFIG_BYTES = 1 << 20
 
+_ENV_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 _ENV_INT = re.compile(r"^\s*[+-]?\d{1,18}\s*$")
-_NO_NUL = "^[^\x00]*$"
-_EXPECTED = {int: "a whole number", float: "a number", str: "a string"}
-_NUMERIC = {int: (int,), float: (int, float)}
 
 
 def describe(key: str, value: object) -> str:
@@ -144,3 +113,34 @@ def describe(key: str, value: object) -> str:
         return "(hidden)"
     text = redact(repr(value))
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _bad(key: str, value: object, expected: str) -> NoReturn:
+    raise ConfigError(f"{key}: expected {expected}, got {describe(key, value)}")
+
+
+def _float_or_none(value: object) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _finite(number: float, key: str, value: object) -> float:
+    if not math.isfinite(number):
+        _bad(key, value, "a finite number")
+    return number
+
+
+def _in_range(key: str, number: float, bounds: tuple[float, float], value: object) -> float:
+    low, high = bounds
+    if not low <= number <= high:
+        raise ConfigError(f"{key}: must be between {low:g} and {high:g}, "
+                          f"got {describe(key, value)}")
+    return number
