@@ -1,4 +1,5 @@
-"""The settings' shape: sections, keys, their types and defaults, as frozen dataclasses.
+"""The settings' shape: sections, keys, their types and defaults, as frozen dataclasses, and
+how one raw value becomes a field (:func:`field_value`, the ``[sync.filters]`` tables included).
 
 Adding a key means adding a field here (and a row in :data:`mirror.config.values.RANGES` if it
 is a number with special bounds); loading and checking them is :mod:`mirror.config.settings`.

@@ -1,7 +1,8 @@
 """Config values: strict coercion of TOML/environment values, ranges, secret-safe messages.
 
-:mod:`mirror.config.settings` owns the keys and their precedence; this module owns what one value
-may be. A new numeric key with special bounds gets a row in :data:`RANGES`.
+:mod:`mirror.config.model` owns the keys, :mod:`mirror.config.settings` their precedence;
+this module owns what one value may be. A new numeric key with special bounds gets a row in
+:data:`RANGES`.
 """
 
 from __future__ import annotations
