@@ -12,23 +12,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, get_type_hints
+from typing import get_type_hints
 
-from mirror.config.settings import (
-    DEFAULT_BASE_URLS,
-    Settings,
-    SourceSettings,
-    _validate,
-)
-from mirror.config.settings import (
-    _coerce_field as _coerce,
-)
+from mirror.config.checks import validate
+from mirror.config.model import DEFAULT_BASE_URLS, Settings, SourceSettings, field_value
 from mirror.errors import ConfigError
 
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
-def merge_tables(into: dict[str, dict[str, Any]], tables: Any, origin: str) -> None:
+def merge_tables(into: dict[str, dict[str, object]], tables: object, origin: str) -> None:
     """Fold one layer's ``[sources.NAME]`` tables into *into* (names case-insensitive,
     so that ``TCIA_MIRROR_SOURCES_NLST_PASSWORD`` finds ``[sources.nlst]``)."""
     if not isinstance(tables, Mapping):
@@ -45,17 +38,18 @@ def merge_tables(into: dict[str, dict[str, Any]], tables: Any, origin: str) -> N
         for key, raw in keys.items():
             if key not in hints:
                 raise ConfigError(f"unknown config key sources.{name}.{key} in {origin}")
-            target[key] = _coerce(f"sources.{name}.{key}", hints[key], raw)
+            target[key] = field_value(f"sources.{name}.{key}", hints[key], raw)
 
 
-def build(raw: dict[str, dict[str, Any]]) -> dict[str, SourceSettings]:
+def build(raw: dict[str, dict[str, object]]) -> dict[str, SourceSettings]:
+    """Each named source's settings, checked like ``[source]`` (messages say ``sources.NAME``)."""
     out: dict[str, SourceSettings] = {}
     for name, values in raw.items():
         if "api" in values and "base_url" not in values:
             values["base_url"] = DEFAULT_BASE_URLS.get(values["api"], "")
         source = SourceSettings(**values)
         try:
-            _validate(Settings(source=source))
+            validate(Settings(source=source))
         except ConfigError as exc:
             raise ConfigError(f"sources.{name}.{str(exc).removeprefix('source.')}") from None
         out[name] = source
@@ -95,6 +89,7 @@ def source_settings(settings: Settings, name: str | None) -> SourceSettings:
 
 
 def check_collections(settings: Settings) -> None:
+    """Each ``NAME:`` prefix names a table, each collection is named once."""
     seen: dict[str, str] = {}
     known = {n.lower(): n for n in settings.sources}
     for entry in settings.sync.collections:

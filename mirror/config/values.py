@@ -1,15 +1,15 @@
 """Config values: strict coercion of TOML/environment values, ranges, secret-safe messages.
 
-:mod:`mirror.config.settings` owns the keys and their precedence; this module owns what one value
-may be. A new numeric key with special bounds gets a row in :data:`RANGES`.
+:mod:`mirror.config.model` owns the keys, :mod:`mirror.config.settings` their precedence;
+this module owns what one value may be. A new numeric key with special bounds gets a row in
+:data:`RANGES`.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import urllib.parse
-from typing import Any
+from typing import NoReturn
 
 from mirror.errors import ConfigError, redact
 
@@ -36,7 +36,7 @@ class Duration(float):
     """Seconds, written in config as a string with a unit."""
 
 
-def coerce(key: str, kind: Any, value: Any) -> Any:
+def coerce(key: str, kind: object, value: object) -> object:
     """Turn a TOML or environment value into the field's type, strictly, or raise ConfigError.
 
     Bools are not numbers and floats are not integers (``workers = 8.7`` is an error, not
@@ -107,7 +107,7 @@ _ENV_BOOLS = {"1": True, "true": True, "yes": True, "0": False, "false": False, 
 _ENV_INT = re.compile(r"^\s*[+-]?\d{1,18}\s*$")
 
 
-def describe(key: str, value: Any) -> str:
+def describe(key: str, value: object) -> str:
     """*value* as it may appear in a message about *key*: secrets hidden, URLs without
     userinfo, long values cut."""
     if key.rpartition(".")[2] in SECRET_KEYS:
@@ -116,11 +116,11 @@ def describe(key: str, value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _bad(key: str, value: Any, expected: str) -> Any:
+def _bad(key: str, value: object, expected: str) -> NoReturn:
     raise ConfigError(f"{key}: expected {expected}, got {describe(key, value)}")
 
 
-def _float_or_none(value: Any) -> float | None:
+def _float_or_none(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
@@ -133,53 +133,15 @@ def _float_or_none(value: Any) -> float | None:
     return None
 
 
-def _finite(number: float, key: str, value: Any) -> float:
+def _finite(number: float, key: str, value: object) -> float:
     if not math.isfinite(number):
         _bad(key, value, "a finite number")
     return number
 
 
-def _in_range(key: str, number: Any, bounds: tuple[float, float], value: Any) -> Any:
+def _in_range(key: str, number: float, bounds: tuple[float, float], value: object) -> float:
     low, high = bounds
     if not low <= number <= high:
         raise ConfigError(f"{key}: must be between {low:g} and {high:g}, "
                           f"got {describe(key, value)}")
     return number
-
-
-def url_checks(base_url: str, token_url: str, catalog_url: str) -> list[tuple[bool, str, str]]:
-    """URLs must parse, with a host and a port in range (messages never show userinfo)."""
-    return [
-        (_http_url_ok(base_url), "source.base_url",
-         "must be an http:// or https:// URL with a host (and a port 1-65535)"),
-        (not token_url or _http_url_ok(token_url), "source.token_url",
-         "must be empty or an http:// or https:// URL with a host"),
-        (_catalog_url_ok(catalog_url), "catalog.url",
-         "is not a valid database URL (check the host, port 1-65535 and database)"),
-    ]
-
-
-def _http_url_ok(url: str) -> bool:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        port = parts.port  # ValueError when out of range or not a number
-    except ValueError:
-        return False
-    return (parts.scheme in ("http", "https") and bool(parts.hostname)
-            and (port is None or port > 0) and not any(c.isspace() for c in url))
-
-
-def _catalog_url_ok(url: str) -> bool:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError, TypeError):
-        return False
-    if parsed.drivername.startswith("sqlite"):
-        return True
-    port = parsed.port
-    return bool(parsed.host) and (port is None or 0 < port < 65536)
-
-
