@@ -50,8 +50,16 @@ class MirrorError(Exception):
     exit_code = 1
     #: Transient errors are retried (in place for requests, later for series).
     transient = False
+    #: Seconds the server asked us to wait (Retry-After, clamped where it was read);
+    #: None when it asked nothing. Read by :class:`mirror.retry.RetryPolicy`.
+    retry_after: float | None = None
+    #: False when repeating the same request at once would fail the same way (a sink
+    #: that already got bytes, an endless body, a TLS failure): the series is
+    #: rescheduled instead of the request retried in place.
+    in_place: bool = True
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, in_place: bool = True) -> None:
+        self.in_place = in_place
         super().__init__(redact(message or (self.__doc__ or "").strip()))
 
     @property
@@ -97,11 +105,12 @@ class ApiError(MirrorError):
         endpoint: str = "",
         status: int | None = None,
         body: str = "",
+        in_place: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.status = status
         self.body = body
-        super().__init__(message)
+        super().__init__(message, in_place=in_place)
 
 
 class TransientApiError(ApiError):
@@ -110,9 +119,11 @@ class TransientApiError(ApiError):
     transient = True
 
     def __init__(self, message: str | None = None, *, retry_after: float | None = None,
-                 **kwargs: object) -> None:
+                 endpoint: str = "", status: int | None = None, body: str = "",
+                 in_place: bool = True) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, endpoint=endpoint, status=status, body=body,
+                         in_place=in_place)
 
 
 class PermanentApiError(ApiError):
