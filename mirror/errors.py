@@ -167,8 +167,8 @@ class IllegalTransition(CatalogError):
 class StorageError(MirrorError):
     """The archive storage failed."""
 
-    @property  # type: ignore[override]
-    def transient(self) -> bool:
+    @property
+    def transient(self) -> bool:  # type: ignore[override]
         """A full disk or quota is transient wherever it was raised (``from`` an OSError)."""
         return is_storage_full(self.__cause__)
 
@@ -223,7 +223,7 @@ class StorageFull(StorageError):
                          else f"{STORAGE_FULL_MARK}: {text}")
 
     @property
-    def transient(self) -> bool:
+    def transient(self) -> bool:  # type: ignore[override]
         return True
 
 
