@@ -1,6 +1,8 @@
 """Checks of stored DICOM files: header UIDs, MD5s, and a series directory against the catalog.
 
 Everything here is synchronous and blocking; the async shell runs it in a worker thread.
+Reading and comparing is done here; what counts as a mismatch (size, MD5) is one of the
+completeness rules of :mod:`mirror.sync.completeness`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,10 @@
-"""Claim -> fetch -> verify -> commit loops, all in one anyio task group.
+"""The worker pool: claim -> fetch -> verify -> commit loops, all in one anyio task group.
+
+Owns claiming (as many series as there are free workers), leases (heartbeat, reaping
+expired ones, taking back those of dead processes), when a one-shot run is done, and
+the run's tallies (:class:`PoolStats`). Each claimed series goes to the per-series job
+(:func:`mirror.sync.job.process_series`) with a :class:`~mirror.sync.job.JobContext`
+built once per run, its :class:`~mirror.retry.RetryPolicy` included.
 
 Each series is fetched into ``<root>/.staging/`` and only renamed into place after
 every check passed; the catalog commit follows the rename, and a crash between the two
@@ -21,7 +27,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -110,7 +115,7 @@ class PoolStats:
     bytes: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     #: one-shot runs: series still queued whose next attempt lies beyond the horizon
-    deferred: list[dict[str, Any]] = field(default_factory=list)
+    deferred: list[dict[str, str | None]] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
