@@ -1,4 +1,6 @@
-"""One exception root for tcia-mirror; every class knows its exit code and message.
+"""One exception root for tcia-mirror; every class knows its exit code and message, and
+every error says how it may be retried (``transient``, ``in_place``, ``retry_after``:
+read by :class:`mirror.retry.RetryPolicy`, the one place that decides).
 
 Errors from aiohttp, SQLAlchemy and pydicom are converted where they enter the
 program (``raise ... from exc``), so the CLI only ever sees this tree:
