@@ -15,6 +15,7 @@ from mirror.errors import (
     TransientApiError,
     VerificationError,
 )
+from mirror.sync.hashcheck import HASH_REASON
 from mirror.sync.job import process_series
 from tests.sync.fakes import (
     OTHER_SERIES,
@@ -104,6 +105,22 @@ async def test_repaired_instances_are_checked_against_known_md5s(
                                            verify_md5=verify_md5), claimed(upstream))
     assert (outcome.status, outcome.mode) == ("done", mode)
     assert ("getMD5HashForImage" in client.calls) is verify_md5
+
+
+async def test_queued_by_the_hash_check_files_changed_upstream_are_fetched_again(
+        tmp_path: Path) -> None:
+    upstream = Upstream(4)
+    final = put_on_disk(tmp_path, upstream, list(upstream.files))
+    rel = final.relative_to(tmp_path)
+    known = [InstanceRecord(sop_uid=uid, path=str(rel / f"{uid}.dcm"),
+                            size=len(data), md5=upstream.md5(uid))
+             for uid, data in upstream.files.items()]
+    client = FakeClient(upstream, server_md5={sop(2): "f" * 32})  # revised in place
+    item = claimed(upstream, queue_reason=HASH_REASON)
+    outcome = await process_series(context(tmp_path, client, FakeCatalog(known=known)), item)
+    assert (outcome.status, outcome.mode) == ("done", "repair")
+    assert client.calls == ["getMD5HashForImage"] * 4 + ["getSOPInstanceUIDs",
+                                                         "getSingleImage"]
 
 
 @pytest.mark.parametrize(("error", "attempts", "status", "calls"), [
