@@ -1,4 +1,6 @@
-"""One exception root for tcia-mirror; every class knows its exit code and message.
+"""One exception root for tcia-mirror; every class knows its exit code and message, and
+every error says how it may be retried (``transient``, ``in_place``, ``retry_after``:
+read by :class:`mirror.retry.RetryPolicy`, the one place that decides).
 
 Errors from aiohttp, SQLAlchemy and pydicom are converted where they enter the
 program (``raise ... from exc``), so the CLI only ever sees this tree:
@@ -50,8 +52,16 @@ class MirrorError(Exception):
     exit_code = 1
     #: Transient errors are retried (in place for requests, later for series).
     transient = False
+    #: Seconds the server asked us to wait (Retry-After, clamped where it was read);
+    #: None when it asked nothing. Read by :class:`mirror.retry.RetryPolicy`.
+    retry_after: float | None = None
+    #: False when repeating the same request at once would fail the same way (a sink
+    #: that already got bytes, an endless body, a TLS failure): the series is
+    #: rescheduled instead of the request retried in place.
+    in_place: bool = True
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(self, message: str | None = None, *, in_place: bool = True) -> None:
+        self.in_place = in_place
         super().__init__(redact(message or (self.__doc__ or "").strip()))
 
     @property
@@ -97,11 +107,12 @@ class ApiError(MirrorError):
         endpoint: str = "",
         status: int | None = None,
         body: str = "",
+        in_place: bool = True,
     ) -> None:
         self.endpoint = endpoint
         self.status = status
         self.body = body
-        super().__init__(message)
+        super().__init__(message, in_place=in_place)
 
 
 class TransientApiError(ApiError):
@@ -110,9 +121,11 @@ class TransientApiError(ApiError):
     transient = True
 
     def __init__(self, message: str | None = None, *, retry_after: float | None = None,
-                 **kwargs: object) -> None:
+                 endpoint: str = "", status: int | None = None, body: str = "",
+                 in_place: bool = True) -> None:
         self.retry_after = retry_after
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        super().__init__(message, endpoint=endpoint, status=status, body=body,
+                         in_place=in_place)
 
 
 class PermanentApiError(ApiError):
@@ -156,8 +169,8 @@ class IllegalTransition(CatalogError):
 class StorageError(MirrorError):
     """The archive storage failed."""
 
-    @property  # type: ignore[override]
-    def transient(self) -> bool:
+    @property
+    def transient(self) -> bool:  # type: ignore[override]
         """A full disk or quota is transient wherever it was raised (``from`` an OSError)."""
         return is_storage_full(self.__cause__)
 
@@ -212,7 +225,7 @@ class StorageFull(StorageError):
                          else f"{STORAGE_FULL_MARK}: {text}")
 
     @property
-    def transient(self) -> bool:
+    def transient(self) -> bool:  # type: ignore[override]
         return True
 
 

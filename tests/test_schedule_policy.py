@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 
 from mirror.errors import PermanentApiError, TransientApiError
+from mirror.retry import RetryPolicy
 from mirror.run.daemon import next_poll_at
 from mirror.sync.discovery import needs_full_listing
-from mirror.sync.pool import retry_time
 
 CAP = 300.0
 
@@ -51,12 +51,13 @@ def test_series_retry_time_grows_and_is_capped() -> None:
     err = TransientApiError("503", endpoint="getImage", status=503)
     rng = random.Random(3)
     for attempt in range(1, 30):
-        delay = (retry_time(attempt, now=NOW, error=err, base=2, cap=CAP, rng=rng)
-                 - NOW).total_seconds()
+        delay = (RetryPolicy(series_base=2, series_cap=CAP).retry_time(
+            attempt, now=NOW, error=err, rng=rng) - NOW).total_seconds()
         assert 0 <= delay <= CAP
 
 
 def test_series_retry_time_honours_retry_after() -> None:
     err = TransientApiError("429", endpoint="getImage", status=429, retry_after=120)
-    assert retry_time(1, now=NOW, error=err, base=2, cap=CAP) - NOW >= timedelta(seconds=120)
+    policy = RetryPolicy(series_base=2, series_cap=CAP)
+    assert policy.retry_time(1, now=NOW, error=err) - NOW >= timedelta(seconds=120)
     assert not PermanentApiError("400").transient

@@ -1,6 +1,8 @@
 """Checks of stored DICOM files: header UIDs, MD5s, and a series directory against the catalog.
 
 Everything here is synchronous and blocking; the async shell runs it in a worker thread.
+Reading and comparing is done here; what counts as a mismatch (size, MD5) is one of the
+completeness rules of :mod:`mirror.sync.completeness`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from mirror.archive.layout import instance_name
 from mirror.dicomuids import read_uids
 from mirror.domain import InstanceRecord, Uid, printable
 from mirror.errors import InvalidUid, StorageError, VerificationError
-from mirror.merkle import md5_equal
+from mirror.sync.completeness import stored_mismatch
 
 if TYPE_CHECKING:
     import pydicom
@@ -246,11 +248,11 @@ def _check_one(path: Path, rec: InstanceRecord, *, series_uid: str, study_uid: s
         return Problem("missing", rec.sop_uid, path, f"cannot stat: {exc}")
     if not stat.S_ISREG(st.st_mode):
         return Problem("missing", rec.sop_uid, path, "not a regular file")
-    if st.st_size != rec.size:
-        return Problem("size", rec.sop_uid, path, f"{st.st_size} bytes, catalog has {rec.size}")
+    if mismatch := stored_mismatch(st.st_size, None, rec):
+        return Problem(mismatch[0], rec.sop_uid, path, mismatch[1])
     try:
-        if check_md5 and not md5_equal(md5 := file_md5(path), rec.md5):
-            return Problem("md5", rec.sop_uid, path, f"MD5 {md5}, catalog has {rec.md5}")
+        if check_md5 and (mismatch := stored_mismatch(st.st_size, file_md5(path), rec)):
+            return Problem(mismatch[0], rec.sop_uid, path, mismatch[1])
         if check_dicom:
             check_uids(read_dicom_uids(path), series_uid=series_uid, study_uid=study_uid,
                        sop_uid=rec.sop_uid, what=path.name)

@@ -51,7 +51,7 @@ class QueueOps(Store):
 
     async def claim(
         self, owner: str, limit: int, *, lease_seconds: float,
-        collections: Sequence[str] | None = None, now: datetime | None = None,
+        collections: Sequence[str] | Scope | None = None, now: datetime | None = None,
     ) -> list[ClaimedSeries]:
         """Lease up to *limit* due QUEUED series to *owner*, oldest due first."""
         if limit <= 0:
@@ -183,7 +183,7 @@ class QueueOps(Store):
                         **_RELEASED))
             return result.rowcount
 
-    async def next_due(self, collections: Sequence[str] | None = None) -> datetime | None:
+    async def next_due(self, collections: Sequence[str] | Scope | None = None) -> datetime | None:
         """When the earliest QUEUED series is due (None if nothing is queued)."""
         query = select(func.min(S.c.next_attempt_at)).where(S.c.state == SeriesState.QUEUED)
         if (only := in_collections(collections)) is not None:
@@ -191,7 +191,7 @@ class QueueOps(Store):
         async with self._read() as conn:
             return (await conn.execute(query)).scalar_one()
 
-    async def pending(self, collections: Sequence[str] | None = None) -> int:
+    async def pending(self, collections: Sequence[str] | Scope | None = None) -> int:
         """How many series are queued or being fetched."""
         query = select(func.count()).select_from(S).where(
             S.c.state.in_([SeriesState.QUEUED, SeriesState.FETCHING]))

@@ -11,7 +11,7 @@ from sqlalchemy import String, func, insert, or_, select, update
 
 from mirror.catalog import models
 from mirror.catalog.records import SeriesRow
-from mirror.catalog.store import Store, in_collections, utcnow, with_names
+from mirror.catalog.store import Scope, Store, in_collections, utcnow, with_names
 from mirror.domain import SeriesState
 from mirror.errors import STORAGE_FULL_TEXTS
 
@@ -29,7 +29,7 @@ class ReportOps(Store):
     """Whole-catalog reads and the sync run log."""
 
     async def iter_series(
-        self, *, states: Sequence[SeriesState], collections: Sequence[str] | None = None,
+        self, *, states: Sequence[SeriesState], collections: Sequence[str] | Scope | None = None,
         batch: int = 1000,
     ) -> AsyncIterator[SeriesRow]:
         """Every series in *states*, in batches of short transactions.

@@ -17,14 +17,21 @@ patients (the rolling scrub) and resume from its cursor at the next poll.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mirror import logs, merkle
 from mirror.domain import SeriesState
 from mirror.errors import MirrorError, SourceError
 from mirror.sync import hashtree
+from mirror.sync.ports import HashCatalog, HashSource, Limiter, SeriesSource
+
+if TYPE_CHECKING:
+    from mirror.catalog.records import ClaimedSeries
+    from mirror.domain import InstanceRecord
+    from mirror.transfer import ExtractResult
 
 #: queue_reason of a series whose hash differs from the server's.
 HASH_REASON = "hash mismatch"
@@ -57,12 +64,14 @@ class HashReport:
                 "complete": self.complete, **({"error": self.error} if self.error else {})}
 
 
-def supported(client: Any) -> bool:
-    """Whether *client* speaks a dialect with getMD5Hierarchy (NBIA v4)."""
+def supported(client: object) -> bool:
+    """Whether *client* speaks a dialect with getMD5Hierarchy (NBIA v4); a capability probe:
+    a client without the property has no such endpoint."""
     return bool(getattr(client, "has_md5_hierarchy", False))
 
 
-async def check_collection(client: Any, catalog: Any, collection: str, *, limiter: Any,
+async def check_collection(client: HashSource, catalog: HashCatalog, collection: str, *,
+                           limiter: Limiter,
                            now: datetime, quota: int | None = None,
                            dry_run: bool = False) -> HashReport:
     """Compare a collection's hashes with the server's; re-queue the series that differ.
@@ -73,9 +82,9 @@ async def check_collection(client: Any, catalog: Any, collection: str, *, limite
     report = HashReport(collection)
     state = await catalog.hash_state(collection)
     resume = quota is not None and state is not None and state.pass_started_at is not None
-    started = state.pass_started_at if resume else now
-    cursor = state.cursor if resume else None
-    found = state.pass_changed if resume else 0
+    started, cursor, found = now, None, 0
+    if resume and state is not None and state.pass_started_at is not None:
+        started, cursor, found = state.pass_started_at, state.cursor, state.pass_changed
     local_patients: list[str] = []  # patient hashes, only when the pass starts at the top
     if quota is not None and not resume and not dry_run:  # the scrub's clock starts now
         await catalog.save_hash_progress(collection, started_at=started, cursor=None,
@@ -119,7 +128,7 @@ async def check_collection(client: Any, catalog: Any, collection: str, *, limite
     return report
 
 
-async def _collection_hint(client: Any, limiter: Any, collection: str,
+async def _collection_hint(client: HashSource, limiter: Limiter, collection: str,
                            report: HashReport) -> str | None:
     """The server's cached collection hash, compared with ours once the pass is done."""
     try:
@@ -130,7 +139,7 @@ async def _collection_hint(client: Any, limiter: Any, collection: str,
         return None
 
 
-async def _check_window(client: Any, limiter: Any, collection: str,
+async def _check_window(client: HashSource, limiter: Limiter, collection: str,
                         trees: dict[str, hashtree.PatientTree], patients: list[str],
                         report: HashReport, local_patients: list[str]) -> list[str]:
     changed: list[str] = []
@@ -163,7 +172,8 @@ async def _check_window(client: Any, limiter: Any, collection: str,
     return changed
 
 
-async def _ask(client: Any, limiter: Any, report: HashReport, **level: str) -> str | None:
+async def _ask(client: HashSource, limiter: Limiter, report: HashReport,
+               **level: str) -> str | None:
     """One getMD5Hierarchy request; the hash, "" for none, None for an unusable answer."""
     await limiter.acquire()
     report.requests += 1
@@ -176,7 +186,8 @@ async def _ask(client: Any, limiter: Any, report: HashReport, **level: str) -> s
     return value
 
 
-async def suspect_instances(client: Any, item: Any, known: dict[str, Any],
+async def suspect_instances(client: SeriesSource, item: ClaimedSeries,
+                            known: Mapping[str, InstanceRecord],
                             ) -> tuple[set[str] | None, dict[str, str]]:
     """For a series queued because its hash differs: (SOP UIDs whose stored MD5 differs
     from the server's, the server's strings that differ from ours only in spelling).
@@ -187,7 +198,7 @@ async def suspect_instances(client: Any, item: Any, known: dict[str, Any],
     md5hashes.csv checks every file, is cheaper. Any other series: nothing suspect.
     """
     spelled: dict[str, str] = {}
-    if getattr(item, "queue_reason", None) != HASH_REASON:
+    if item.queue_reason != HASH_REASON:
         return set(), spelled
     if not known or len(known) > PROBE_MAX:
         return None, spelled
@@ -203,10 +214,10 @@ async def suspect_instances(client: Any, item: Any, known: dict[str, Any],
     return suspects, spelled
 
 
-def server_strings(result: Any) -> dict[str, str]:
+def server_strings(result: ExtractResult) -> dict[str, str]:
     """SOP UID -> the server's MD5 string where md5hashes.csv spells it unlike our
     digest ("" for an empty field: NULL upstream), for the hierarchy check."""
     ours = {i.sop_uid: i.md5 for i in result.instances}
-    stored = getattr(result, "server_md5", None) or {}
+    stored = result.server_md5
     return {sop: theirs or "" for sop, theirs in stored.items()
             if sop in ours and theirs != ours[sop]}

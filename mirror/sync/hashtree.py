@@ -50,13 +50,26 @@ class PatientTree:
 class Row(Protocol):
     """One stored instance of a patient's series (sop_uid None: a series with none yet)."""
 
-    patient_id: str
-    study_uid: str
-    series_uid: str
-    state: SeriesState
-    sop_uid: str | None
-    md5: str | None
-    server_md5: str | None
+    @property
+    def patient_id(self) -> str: ...
+
+    @property
+    def study_uid(self) -> str: ...
+
+    @property
+    def series_uid(self) -> str: ...
+
+    @property
+    def state(self) -> SeriesState: ...
+
+    @property
+    def sop_uid(self) -> str | None: ...
+
+    @property
+    def md5(self) -> str | None: ...
+
+    @property
+    def server_md5(self) -> str | None: ...
 
 
 def build_trees(rows: Iterable[Row]) -> dict[str, PatientTree]:

@@ -1,4 +1,10 @@
-"""Claim -> fetch -> verify -> commit loops, all in one anyio task group.
+"""The worker pool: claim -> fetch -> verify -> commit loops, all in one anyio task group.
+
+Owns claiming (as many series as there are free workers), leases (heartbeat, reaping
+expired ones, taking back those of dead processes), when a one-shot run is done, and
+the run's tallies (:class:`PoolStats`). Each claimed series goes to the per-series job
+(:func:`mirror.sync.job.process_series`) with a :class:`~mirror.sync.job.JobContext`
+built once per run, its :class:`~mirror.retry.RetryPolicy` included.
 
 Each series is fetched into ``<root>/.staging/`` and only renamed into place after
 every check passed; the catalog commit follows the rename, and a crash between the two
@@ -15,27 +21,43 @@ from __future__ import annotations
 
 import functools
 import os
-import random
 import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
 from mirror.catalog import LeaseLost
+from mirror.catalog.records import ClaimedSeries
 from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
 from mirror.domain import SeriesState
-from mirror.errors import MirrorError, is_storage_full
-from mirror.retry import DEFAULT_MAX_RETRY_AFTER, backoff_delay
+from mirror.retry import RetryPolicy
 from mirror.sync import job
+from mirror.sync.job import JobContext
+from mirror.sync.outcome import Outcome
+from mirror.sync.ports import (
+    EVERYTHING,
+    Everything,
+    PoolCatalog,
+    ProgressDisplay,
+    SeriesSource,
+)
 
 IDLE_RECHECK = 2.0
+
+
+def scope_of(collections: Sequence[str] | Scope | Everything | None,
+             ) -> Sequence[str] | Scope | Everything:
+    """A pool's scope: a :class:`Scope` (collections + manifests) as it is, a list of
+    collection names, or :data:`EVERYTHING`, which None and an empty list also mean."""
+    if isinstance(collections, Scope | Everything):
+        return collections
+    return list(collections) if collections else EVERYTHING
 
 
 def new_owner() -> str:
@@ -86,19 +108,6 @@ def _is_zombie(pid: int) -> bool:
 
 
 @dataclass
-class Outcome:
-    series_uid: str
-    collection: str
-    status: str  # "done" | "retry" | "failed" | "released" | "lost"
-    mode: str = ""  # "full" | "repair" | "adopt"
-    bytes: int = 0
-    instances: int = 0
-    seconds: float = 0.0
-    attempt: int = 0
-    error: str = ""
-
-
-@dataclass
 class PoolStats:
     done: int = 0
     failed: int = 0
@@ -106,7 +115,7 @@ class PoolStats:
     bytes: int = 0
     outcomes: list[Outcome] = field(default_factory=list)
     #: one-shot runs: series still queued whose next attempt lies beyond the horizon
-    deferred: list[dict[str, Any]] = field(default_factory=list)
+    deferred: list[dict[str, str | None]] = field(default_factory=list)
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -119,42 +128,34 @@ class PoolStats:
             self.retried += 1
 
 
-def retry_time(attempts: int, *, now: datetime, error: MirrorError, base: float, cap: float,
-               rng: random.Random | None = None,
-               max_retry_after: float = DEFAULT_MAX_RETRY_AFTER) -> datetime:
-    """When a transiently failed series is due again (full jitter, Retry-After honoured).
-
-    This is the second tier of retries: the request was already retried in place.
-    Retry-After counts up to *max_retry_after* only, whatever the error carries.
-    """
-    delay = backoff_delay(max(attempts, 1), base=base, cap=cap, rng=rng)
-    retry_after = getattr(error, "retry_after", None)
-    if isinstance(retry_after, int | float) and retry_after > 0:
-        delay = max(delay, min(float(retry_after), max_retry_after))
-    return now + timedelta(seconds=delay)
-
-
 class Pool:
     """``workers`` concurrent series downloads drawing from the catalog queue."""
 
-    def __init__(self, *, client: Any, catalog: Any, settings: Settings,
-                 collections: Sequence[str] | Scope | None, owner: str | None = None,
+    def __init__(self, *, client: SeriesSource, catalog: PoolCatalog, settings: Settings,
+                 collections: Sequence[str] | Scope | Everything | None,
+                 owner: str | None = None,
                  on_outcome: Callable[[Outcome], None] | None = None,
-                 progress: Any = None) -> None:
+                 progress: ProgressDisplay | None = None,
+                 retry_policy: RetryPolicy | None = None) -> None:
         self.client = client
         self.catalog = catalog
         self.settings = settings
-        # a Scope (collections + manifests) is passed through as is; [] means everything
-        self.collections: Any = (collections if isinstance(collections, Scope)
-                                 else list(collections) if collections else None)
+        self.scope = scope_of(collections)
         self.owner = owner or new_owner()
         self.on_outcome = on_outcome
         self.progress = progress
+        #: None: built from the settings when the run starts (one-shot or daemon rules)
+        self.retry_policy = retry_policy
         self.stats = PoolStats()
-        self.in_flight: dict[str, Any] = {}
+        self.in_flight: dict[str, ClaimedSeries] = {}
         self._stopping = anyio.Event()
         self._changed = anyio.Event()
-        self._one_shot = True
+        self._job: JobContext | None = None
+
+    @property
+    def collections(self) -> Sequence[str] | Scope | None:
+        """The catalog's filter for this pool's scope (the catalog reads None as no filter)."""
+        return None if self.scope is EVERYTHING else self.scope
 
     def stop(self) -> None:
         """Stop claiming; in-flight series go on until they finish or are cancelled."""
@@ -171,7 +172,11 @@ class Pool:
         "Now" is the horizon of ``sync.max_wait``: retries due later are left queued and
         listed in ``stats.deferred``.
         """
-        self._one_shot = until_idle
+        policy = self.retry_policy or RetryPolicy.from_settings(self.settings,
+                                                                daemon=not until_idle)
+        self._job = JobContext.from_settings(
+            self.settings, catalog=self.catalog, client=self.client, owner=self.owner,
+            policy=policy, progress=self.progress)
         await self.reclaim_dead_leases()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat_loop)
@@ -231,16 +236,6 @@ class Pool:
                                                       collections=self.collections)]
         return True
 
-    def gives_up(self, attempts: int, error: MirrorError) -> bool:
-        """Whether a failed attempt is final: permanent errors, or transient ones after
-        ``max_attempts``. A long-running pool never gives up on a full disk: the series
-        is not at fault and goes on as soon as space is freed."""
-        if not error.transient:
-            return True
-        if not self._one_shot and is_storage_full(error):
-            return False
-        return attempts >= self.settings.sync.max_attempts
-
     async def _wait_for_work(self, *, nothing_due: bool = True) -> None:
         """Sleep until a download finishes, new work is announced, or a retry is due.
 
@@ -256,9 +251,11 @@ class Pool:
         if changed.is_set() and not self._stopping.is_set():
             self._changed = anyio.Event()
 
-    async def _process(self, item: Any) -> None:
+    async def _process(self, item: ClaimedSeries) -> None:
+        if self._job is None:
+            raise RuntimeError("Pool._process runs only inside Pool.run")
         try:
-            outcome = await job.process_series(self, item)
+            outcome = await job.process_series(self._job, item)
         finally:
             self.in_flight.pop(item.series_uid, None)
         self.stats.add(outcome)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import anyio
 
@@ -87,10 +87,10 @@ class BodyReader:
     def _count(self, data: bytes) -> None:
         self.total += len(data)
         if self._limits.max_bytes is not None and self.total > self._limits.max_bytes:
-            raise _final(ProtocolError(
+            raise ProtocolError(
                 f"{self._label}: the body exceeds source.max_listing_bytes "
                 f"({self._limits.max_bytes} bytes); refusing to read more",
-                endpoint=self._label))
+                endpoint=self._label, in_place=False)
         self._window_bytes += len(data)
         if self._window_bytes >= self._need:
             self._window_bytes, self._window_wait = 0, 0.0
@@ -104,12 +104,8 @@ class BodyReader:
             f"after {self.total} bytes", endpoint=self._label)
 
     def _too_slow(self) -> MirrorError:
-        return _final(TransientApiError(
+        # not worth retrying in place: the same endless body would come again
+        return TransientApiError(
             f"{self._label}: the body took longer than source.listing_timeout "
-            f"({self._limits.max_seconds:g}s) after {self.total} bytes", endpoint=self._label))
-
-
-def _final(exc: Any) -> Any:
-    """Not worth retrying in place: the same endless body would come again."""
-    exc.in_place = False
-    return exc
+            f"({self._limits.max_seconds:g}s) after {self.total} bytes", endpoint=self._label,
+            in_place=False)

@@ -21,7 +21,7 @@ from mirror.errors import (
 )
 from mirror.tcia.jsonstream import ArrayScanner, JsonArrayError
 from mirror.tcia.parsing import looks_like_html
-from mirror.tcia.transport import Transport, final
+from mirror.tcia.transport import Transport
 
 Progress = Callable[[int], Any]
 
@@ -73,10 +73,10 @@ async def download(transport: Transport, label: str, url: str, params: Mapping[s
                 return written
             except (TransientApiError, SourceUnreachable) as exc:
                 if written and not await _can_restart(sink):
-                    raise final(TransientApiError(
+                    raise TransientApiError(
                         f"{label}: body cut off after {written} bytes: {exc}",
-                        endpoint=label, retry_after=getattr(exc, "retry_after", None),
-                    )) from exc
+                        endpoint=label, retry_after=exc.retry_after, in_place=False,
+                    ) from exc
                 raise
     raise AssertionError("unreachable: attempts either returns or raises")
 

@@ -1,8 +1,9 @@
 """One aiohttp session per client: TLS, connection cap, idle timeouts, auth, rate limit, retries.
 
-Every request goes through :meth:`Transport.attempts` (in-place retries with backoff and
-Retry-After, one credential renewal on 401) and :meth:`Transport.response` (one try, with
-HTTP status and aiohttp exceptions mapped into the mirror.errors tree).
+Every request goes through :meth:`Transport.attempts` (in-place retries as the
+:class:`~mirror.retry.RetryPolicy` decides, one credential renewal on 401) and
+:meth:`Transport.response` (one try, with HTTP status and aiohttp exceptions mapped into
+the mirror.errors tree).
 
 Redirects are followed by hand, and only within the origin (scheme, host, port) of the
 configured URL: a redirect to any other origin is refused as :class:`CrossOriginRedirect`
@@ -34,7 +35,12 @@ from mirror.errors import (
     SourceUnreachable,
     TransientApiError,
 )
-from mirror.retry import DEFAULT_MAX_RETRY_AFTER, RetryPolicy, retry_after_seconds
+from mirror.retry import (
+    DEFAULT_MAX_RETRY_AFTER,
+    RetryPolicy,
+    retry_after_seconds,
+    retryable_in_place,
+)
 from mirror.tcia.auth import Auth, make_auth
 from mirror.tcia.bodies import BodyLimits, BodyReader
 from mirror.tcia.parsing import snippet
@@ -59,17 +65,6 @@ class Unauthorized(AuthError):
 
     def __repr__(self) -> str:  # *used* holds the bearer token: keep it out of reprs
         return f"Unauthorized({str(self)!r})"
-
-
-def final(exc: MirrorError) -> MirrorError:
-    """Mark *exc* as not to be retried in place (e.g. a sink that already got bytes)."""
-    exc.in_place = False  # type: ignore[attr-defined]
-    return exc
-
-
-def retryable_in_place(exc: BaseException) -> bool:
-    return (isinstance(exc, TransientApiError | SourceUnreachable)
-            and getattr(exc, "in_place", True))
 
 
 def status_error(label: str, status: int, body: bytes, headers: Mapping[str, str],
@@ -98,7 +93,7 @@ def status_error(label: str, status: int, body: bytes, headers: Mapping[str, str
 def client_error(label: str, exc: BaseException) -> MirrorError:
     """An aiohttp / socket exception -> the error it means."""
     if isinstance(exc, aiohttp.ClientConnectorCertificateError | aiohttp.ClientSSLError):
-        return final(SourceUnreachable(f"{label}: TLS verification failed: {exc}"))
+        return SourceUnreachable(f"{label}: TLS verification failed: {exc}", in_place=False)
     if isinstance(exc, aiohttp.ClientConnectorError):
         # asyncio's "Connect call failed (...)" hides the cause its errno names
         error = exc.os_error
@@ -157,8 +152,7 @@ class Attempts:
             return
         self._retries += 1
         policy = self._transport.policy
-        delay = policy.delay(self._retries, getattr(error, "retry_after", None),
-                             rng=self._transport.rng)
+        delay = policy.in_place_delay(self._retries, error, rng=self._transport.rng)
         if delay is None:
             raise error
         log.info("retrying %s in %.2fs (retry %d of %d): %s", self._label, delay,
@@ -174,7 +168,7 @@ class Attempts:
             self._done = True
             return False
         if isinstance(exc, Unauthorized) or retryable_in_place(exc):
-            self._error = exc  # type: ignore[assignment]
+            self._error = exc
             return True
         return False
 

@@ -26,7 +26,7 @@ from mirror.archive.verify import (
 )
 from mirror.domain import Uid
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
-from mirror.merkle import md5_equal
+from mirror.sync.completeness import check_archive_totals, check_csv_covers, check_listed_md5
 from mirror.transfer.commit import start_writeback
 from mirror.transfer.inflate import INFLATE_ERRORS, open_entry
 from mirror.transfer.zipcheck import (
@@ -199,9 +199,7 @@ def _extract_one(job: _Job, zf: zipfile.ZipFile, n: int,
     if hashes is not None:
         if name not in hashes:
             raise VerificationError(f"entry {name!r}: not listed in {MD5_CSV}")
-        listed = listed_md5(hashes[name])  # None: an empty row, unknown
-        if listed is not None and not md5_equal(listed, md5):
-            raise VerificationError(f"entry {name!r}: MD5 {md5}, {MD5_CSV} has {listed}")
+        check_listed_md5(name, md5, listed_md5(hashes[name]), csv_name=MD5_CSV)
     uids = _entry_uids(head, size, tmp, name)
     check_uids(uids, series_uid=job.expected.series_uid, study_uid=job.expected.study_uid,
                what=f"entry {name!r}")
@@ -264,19 +262,10 @@ def _write_all(out: io.FileIO, data: bytes) -> None:
 
 def _check_totals(instances: list[ExtractedInstance], plan: Plan, expected: ExpectedSeries,
                   hashes: dict[str, str] | None) -> None:
-    count, total = len(instances), sum(i.size for i in instances)
-    if expected.image_count is not None and count != expected.image_count:
-        raise VerificationError(f"series {expected.series_uid}: {count} DICOM files, "
-                                f"ImageCount is {expected.image_count}")
-    if count == 0 and expected.image_count is None:
-        raise VerificationError(f"series {expected.series_uid}: the archive has no DICOM files")
-    if expected.file_size is not None and total != expected.file_size:
-        raise VerificationError(f"series {expected.series_uid}: {total} bytes of DICOM, "
-                                f"FileSize is {expected.file_size}")
+    check_archive_totals(expected.series_uid, [i.size for i in instances],
+                         image_count=expected.image_count, file_size=expected.file_size)
     listed = set(hashes or ()) - {LICENSE}  # tolerate a server that also hashes LICENSE
-    if extra := listed - {i.filename for i in plan.dicoms}:
-        raise VerificationError(f"{MD5_CSV} lists {len(extra)} files the archive lacks, "
-                                f"e.g. {sorted(extra)[0]!r}")
+    check_csv_covers(listed, {i.filename for i in plan.dicoms}, csv_name=MD5_CSV)
 
 
 def _replace(src: Path, dst: Path) -> None:

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from mirror.errors import StorageError
-from mirror.sync.job import _refuse_foreign_series, final_dir
+from mirror.sync.seriesdir import final_dir, refuse_foreign_series
 from tests.transfer.conftest import dicom_bytes
 
 STUDY, SERIES, OTHER = "1.2.3.4", "1.2.3.4.5.67890", "1.2.3.4.9.12345"
@@ -42,6 +42,6 @@ def test_a_directory_holding_another_series_is_never_replaced(tmp_path: Path) ->
     (target / "1.2.3.4.9.12345.1.dcm").write_bytes(dicom_bytes("1.2.3.4.9.12345.1", OTHER,
                                                                STUDY))
     with pytest.raises(StorageError, match="collision"):
-        _refuse_foreign_series(target, SERIES)
-    _refuse_foreign_series(target, OTHER)  # its own series: fine
-    _refuse_foreign_series(tmp_path / "missing", SERIES)  # nothing there yet: fine
+        refuse_foreign_series(target, SERIES)
+    refuse_foreign_series(target, OTHER)  # its own series: fine
+    refuse_foreign_series(tmp_path / "missing", SERIES)  # nothing there yet: fine

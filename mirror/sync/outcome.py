@@ -1,0 +1,34 @@
+"""What one attempt at one series came to (:class:`Outcome`), shared by the job and the pool.
+
+The per-series job (:mod:`mirror.sync.job`) makes it, the pool (:mod:`mirror.sync.pool`)
+counts it and hands it to the run's reporter; living apart from both keeps the job free
+of any import of the pool.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+#: done: committed; retry: failed, due again later; failed: gave up for good;
+#: lost: failed and the failure could not even be recorded (the lease was gone).
+#: A cancelled attempt has no outcome: the series is released and the cancel goes on.
+OutcomeStatus = Literal["done", "retry", "failed", "lost"]
+#: How a done series got its copy: the whole ZIP, instance-by-instance repair, or the
+#: files already on disk adopted as they are ("" until done).
+FetchMode = Literal["full", "repair", "adopt", ""]
+
+
+@dataclass
+class Outcome:
+    """One attempt at one series, as the run reports it."""
+
+    series_uid: str
+    collection: str
+    status: OutcomeStatus
+    mode: FetchMode = ""
+    bytes: int = 0
+    instances: int = 0
+    seconds: float = 0.0
+    attempt: int = 0
+    error: str = ""
