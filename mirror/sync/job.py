@@ -26,7 +26,7 @@ from mirror.domain import InstanceRecord, PathName, Uid, printable
 from mirror.errors import ApiError, MirrorError, StorageError, VerificationError
 from mirror.merkle import md5_equal
 from mirror.sync import hashcheck
-from mirror.tcia import parsing
+from mirror.tcia import dates
 
 #: Repair instance by instance only while at most this share of the series is missing.
 REPAIR_MAX_MISSING = 0.5
@@ -93,7 +93,7 @@ def final_dir(root: Path, layout_name: str, item: Any) -> Path:
         return root / item.local_path
     raw = item.raw or {}
     info = layout.DescriptiveInfo(
-        study_date=parsing.to_date(raw.get("StudyDate")), study_id=raw.get("StudyID"),
+        study_date=dates.to_date(raw.get("StudyDate")), study_id=raw.get("StudyID"),
         study_description=raw.get("StudyDesc") or raw.get("StudyDescription"),
         series_number=item.series_number, series_description=item.description)
     return layout.series_dir(root, *names, layout="descriptive", descriptive=info)
