@@ -6,6 +6,7 @@ more shapes (see ``_DATETIME_FORMATS``); anything unreadable is None, never an e
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime
 from typing import Any
@@ -30,7 +31,14 @@ def to_datetime(value: Any) -> datetime | None:
     The server's time zone is unknown (NBIA uses its JVM/MySQL local zone), so the wall
     clock value is kept and tagged UTC to make comparisons with aware datetimes work.
     """
-    if not isinstance(value, str) or not value.strip():
+    return _parsed(value) if isinstance(value, str) else None
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(value: str) -> datetime | None:
+    """:func:`to_datetime` of a text, once per distinct text: a listing's 400,000 dates
+    are a few hundred different days (datetimes are immutable, so sharing one is safe)."""
+    if not value.strip():
         return None
     text = value.strip()
     if (fast := _fast_datetime(text)) is not None:

@@ -9,10 +9,12 @@ catalog's JSON column can hold it, and read back by :func:`listing_extras`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
+
+import orjson
 
 from mirror.domain import (
     RejectedRow,
@@ -63,7 +65,8 @@ def to_series(record: Mapping[str, Any],
     row of another *collection* than the one listed) gives a series with a ``problem``:
     it is recorded as failed, and the rest of the listing goes on.
     """
-    value = first(record, "SeriesInstanceUID", "Series UID")
+    get = record.get  # the dialects' two spellings of a field: _either(get, v4, v1)
+    value = _either(get, "SeriesInstanceUID", "Series UID")
     if value is None:
         return None
     try:
@@ -71,30 +74,37 @@ def to_series(record: Mapping[str, Any],
     except InvalidUid as exc:
         return RejectedRow(f"SeriesInstanceUID: {exc}")
     problems: list[str] = []
-    listed = to_str(record.get("Collection"))
+    listed = to_str(get("Collection"))
     if collection and listed and listed.casefold() != collection.casefold():
         problems.append(f"the listing of {shown(collection)} has a row of collection "
                         f"{shown(listed)}")
     return RemoteSeries(
         series_uid=series_uid,
-        study_uid=_study_key(first(record, "StudyInstanceUID", "Study UID"), problems),
+        study_uid=_study_key(_either(get, "StudyInstanceUID", "Study UID"), problems),
         patient_id=_name(first(record, "PatientID", "PatientId", "Subject ID"), "PatientID",
                          problems),
         collection=_name(collection or listed, "Collection", problems),
-        modality=_text(record.get("Modality"), 64),
-        image_count=_bounded(first(record, "ImageCount", "Number of Images"), "ImageCount",
+        modality=_text(get("Modality"), 64),
+        image_count=_bounded(_either(get, "ImageCount", "Number of Images"), "ImageCount",
                              INT32_MAX, problems),
-        file_size=_bounded(first(record, "FileSize", "File Size"), "FileSize", INT64_MAX,
+        file_size=_bounded(_either(get, "FileSize", "File Size"), "FileSize", INT64_MAX,
                            problems),
-        timestamp=to_datetime(first(record, "TimeStamp", "MaxSubmissionTimestamp")),
-        date_released=to_datetime(first(record, "DateReleased", "Date Released")),
-        series_number=_bounded(first(record, "SeriesNumber", "Series Number"), "", INT32_MAX,
+        timestamp=to_datetime(_either(get, "TimeStamp", "MaxSubmissionTimestamp")),
+        date_released=to_datetime(_either(get, "DateReleased", "Date Released")),
+        series_number=_bounded(_either(get, "SeriesNumber", "Series Number"), "", INT32_MAX,
                                None),
-        description=_text(first(record, "SeriesDescription", "Series Description")),
+        description=_text(_either(get, "SeriesDescription", "Series Description")),
         raw=storable_record(record),
         problem="; ".join(problems) or None,
-        body_part=_text(first(record, "BodyPartExamined", "Body Part Examined"), 64),
+        body_part=_text(_either(get, "BodyPartExamined", "Body Part Examined"), 64),
     )
+
+
+def _either(get: Callable[[str], Any], key: str, other: str) -> Any:
+    """``first(record, key, other)`` for the hot path: a 200,000-row listing calls it
+    two million times."""
+    value = get(key)
+    return get(other) if value is None else value
 
 
 def _study_key(value: Any, problems: list[str]) -> str:
@@ -112,7 +122,7 @@ def _name(value: Any, what: str, problems: list[str]) -> str:
     """A PatientID or Collection as the catalog can store it; NUL, lone surrogates or an
     over-long name are a problem of the row (any other text is made safe by PathName)."""
     text = to_str(value) or ""
-    stored = storable(text)
+    stored = _storable(text)
     if stored != text:
         problems.append(f"{what} {shown(text)} contains NUL or invalid characters")
     if len(stored) > MAX_NAME_CHARS:
@@ -123,7 +133,7 @@ def _name(value: Any, what: str, problems: list[str]) -> str:
 
 def _text(value: Any, limit: int | None = None) -> str | None:
     text = to_str(value)
-    return None if text is None else storable(text)[:limit]
+    return None if text is None else _storable(text)[:limit]
 
 
 def _bounded(value: Any, what: str, top: int, problems: list[str] | None) -> int | None:
@@ -136,9 +146,43 @@ def _bounded(value: Any, what: str, top: int, problems: list[str] | None) -> int
     return None
 
 
+def _storable(text: str) -> str:
+    """:func:`mirror.domain.storable` without its per-character scan for plain text.
+
+    Lone surrogates are the only code points UTF-8 cannot encode, so a text that is
+    ASCII, or encodes, and has no NUL is returned as it is.
+    """
+    if "\x00" in text:
+        return storable(text)
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return storable(text)
+    return text
+
+
 def storable_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """The raw row as the catalog's JSON column can hold it (NUL, surrogates escaped)."""
+    if _plain(record):
+        return dict(record)
     return {storable(str(k)): _storable_value(v) for k, v in record.items()}
+
+
+def _plain(record: Mapping[str, Any]) -> bool:
+    """True when no key or value of *record* (at any depth) holds a NUL or a surrogate,
+    and every key is text: then the row is stored as it came.
+
+    orjson checks it all in one pass in C (~30x cheaper than a Python scan): it refuses
+    lone surrogates, keys that are not text and integers beyond 64 bits, and writes NUL
+    as ``\\u0000``. A text that spells that escape itself is not plain by this test, and
+    takes the careful path, which gives the same result, more slowly.
+    """
+    try:
+        text = orjson.dumps(record)
+    except TypeError:  # orjson.JSONEncodeError
+        return False
+    return b"\\u0000" not in text
 
 
 def _storable_value(value: Any) -> Any:
