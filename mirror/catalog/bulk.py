@@ -4,6 +4,7 @@ A statement is compiled once per dialect; its rows go to the driver's executeman
 tuples in the compiled parameter order (SQLite runs the loop in C, asyncpg pipelines it).
 Values SQLAlchemy would convert (UTC datetimes, states, booleans) are converted by the
 column type's own bind processor, once per distinct value; JSON is serialised by orjson.
+Bulk reads convert what they select the same way (:func:`untyped`, :func:`reader`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Column, Dialect, bindparam
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Column, Dialect, bindparam, type_coerce
+from sqlalchemy.engine import Connection
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.sqltypes import NullType
 
 
 @dataclass(frozen=True)
@@ -26,10 +28,10 @@ class Prepared:
     sql: str
     order: tuple[str, ...]
 
-    async def run(self, conn: AsyncConnection, rows: Sequence[tuple[Any, ...]]) -> None:
+    def run(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """Execute for every row (each a tuple in :attr:`order`)."""
         if rows:
-            await conn.exec_driver_sql(self.sql, list(rows))
+            conn.exec_driver_sql(self.sql, list(rows))
 
 
 def prepare(insert: Insert, columns: Sequence[str], dialect: Dialect) -> Prepared:
@@ -54,7 +56,21 @@ def converter(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
 
     Listings repeat a few hundred dates in 200,000 rows: each is converted once.
     """
-    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return _memoised(column.type.dialect_impl(dialect).bind_processor(dialect))
+
+
+def reader(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """*column*'s result conversion on *dialect* (for a column selected through
+    :func:`untyped`), memoised per distinct value like :func:`converter`."""
+    return _memoised(column.type.dialect_impl(dialect).result_processor(dialect, None))
+
+
+def untyped(column: Column[Any]) -> Any:
+    """*column* selected as the driver returns it (convert it with :func:`reader`)."""
+    return type_coerce(column, NullType())
+
+
+def _memoised(process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
     if process is None:
         return _same
     done: dict[Hashable, Any] = {}

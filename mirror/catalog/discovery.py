@@ -6,41 +6,16 @@ from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Dialect, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
 
-from mirror.catalog import bulk, models
+from mirror.catalog import bulk, models, series_rows
 from mirror.catalog.records import CollectionInfo, SeriesSnapshot
+from mirror.catalog.series_rows import BAD_ROW
 from mirror.catalog.store import CHUNK, Store, chunked, guarded, utcnow
 from mirror.domain import Event, RemoteSeries, SeriesState, transition
 
 C, P, ST, S = models.collections, models.patients, models.studies, models.series
-
-#: last_error of a series failed for its listing row: only a better row revives it
-#: (upsert_series), never a blind retry (requeue), which would fetch it with bad data.
-BAD_ROW = "bad listing row: "
-
-#: Upstream metadata refreshed by every listing (state and local columns are not).
-_REMOTE_COLUMNS = (
-    "collection_id", "study_ref", "modality", "image_count", "file_size",
-    "remote_timestamp", "date_released", "series_number", "description", "raw",
-)
-#: Columns of the prebuilt upserts, in table order (their parameter order).
-_INSERT_COLUMNS = {
-    "series": ("series_uid", *_REMOTE_COLUMNS, "discovered_at", "state", "attempts",
-               "next_attempt_at", "last_error", "queue_reason", "repair", "needs_refetch"),
-    "patients": ("collection_id", "patient_id"),
-    "studies": ("patient_ref", "study_uid"),
-}
-_TABLES = {"series": S, "patients": P, "studies": ST}
-_KEYS = {"patients": ["collection_id", "patient_id"], "studies": ["study_uid"]}
-#: (dialect, driver, table) -> its prebuilt upsert
-_PREPARED: dict[tuple[str, str, str], bulk.Prepared] = {}
-_SNAPSHOT_COLUMNS = (
-    S.c.series_uid, S.c.state, S.c.image_count, S.c.file_size, S.c.remote_timestamp,
-    S.c.local_instance_count, S.c.local_bytes, S.c.attempts,
-)
 
 
 class DiscoveryOps(Store):
@@ -48,8 +23,7 @@ class DiscoveryOps(Store):
 
     async def ensure_collections(self, names: Sequence[str]) -> None:
         """Create the named collections if they are not in the catalog yet."""
-        async with self._write() as conn:
-            await self._ids_of_collections(conn, set(names))
+        await self._run_write(lambda conn: self._ids_of_collections(conn, set(names)))
 
     async def get_collection(self, name: str) -> CollectionInfo | None:
         async with self._read() as conn:
@@ -71,9 +45,12 @@ class DiscoveryOps(Store):
             values["watermark"] = watermark
         if reconciled:
             values["last_reconcile_at"] = at
-        async with self._write() as conn:
-            await self._ids_of_collections(conn, {name})
-            await conn.execute(update(C).where(C.c.name == name).values(**values))
+
+        def work(conn: Connection) -> None:
+            self._ids_of_collections(conn, {name})
+            conn.execute(update(C).where(C.c.name == name).values(**values))
+
+        await self._run_write(work)
 
     async def upsert_series(self, records: Sequence[RemoteSeries]) -> int:
         """Record a listing; new series are queued, known ones get fresh metadata only.
@@ -81,18 +58,21 @@ class DiscoveryOps(Store):
         Idempotent, one transaction, batched. Returns how many series were new.
         """
         unique = list({r.series_uid: r for r in records}.values())  # last listing wins
-        new = 0
         now = utcnow()
         where, queued = guarded(Event.DISCOVER)
-        async with self._write() as conn:
+
+        def work(conn: Connection) -> int:  # one transaction, one thread hop on SQLite
+            new = 0
             for chunk in chunked(unique):
-                new += await self._upsert_chunk(conn, chunk, now)
-                await conn.execute(  # a series failed for a bad row is listed well again
+                new += self._upsert_chunk(conn, chunk, now)
+                conn.execute(  # a series failed for a bad row is listed well again
                     update(S).where(self._one_of(S.c.series_uid, [r.series_uid for r in chunk]),
                                     where, _failed_for_row())
                     .values(state=queued, attempts=0, next_attempt_at=now,
                             queue_reason="listing row fixed", last_error=None))
-        return new
+            return new
+
+        return await self._run_write(work)
 
     async def record_unusable(self, records: Sequence[RemoteSeries]) -> int:
         """Record listing rows that cannot be fetched (``problem`` set) as failed for good,
@@ -101,34 +81,44 @@ class DiscoveryOps(Store):
         """
         unique = list({r.series_uid: r for r in records}.values())
         failed = transition(SeriesState.QUEUED, Event.GIVE_UP)
-        new = 0
-        async with self._write() as conn:
-            for chunk in chunked(unique):
-                new += await self._upsert_chunk(conn, chunk, utcnow(), failed=True)
+
+        def work(conn: Connection) -> int:
+            new = sum(self._upsert_chunk(conn, chunk, utcnow(), failed=True)
+                      for chunk in chunked(unique))
             for r in unique:  # rare rows, each with its own reason: one statement each
-                await conn.execute(
+                conn.execute(
                     update(S).where(S.c.series_uid == r.series_uid,
                                     S.c.state.in_([SeriesState.QUEUED, failed]))
                     .values(state=failed, last_error=BAD_ROW + (r.problem or ""),
                             next_attempt_at=None, queue_reason=None))
-        return new
+            return new
+
+        return await self._run_write(work)
 
     async def series_snapshot(
         self, collection: str, series_uids: Collection[str] | None = None,
     ) -> dict[str, SeriesSnapshot]:
         """uid -> what the catalog knows, for one collection (optionally some uids only)."""
-        query = select(*_SNAPSHOT_COLUMNS).join(C, C.c.id == S.c.collection_id).where(
-            C.c.name == collection)
+        columns = [bulk.untyped(c) for c in series_rows.SNAPSHOT_COLUMNS]
         out: dict[str, SeriesSnapshot] = {}
         async with self._read() as conn:
+            snap = series_rows.SnapshotReader(conn.dialect)
             if series_uids is None:
+                query = select(*columns).join(C, C.c.id == S.c.collection_id).where(
+                    C.c.name == collection)
                 result = await conn.stream(query.execution_options(yield_per=CHUNK))
                 async for part in result.partitions():
-                    out.update((row[0], SeriesSnapshot(*row)) for row in part)
+                    out.update((row[0], snap(row)) for row in part)
                 return out
-            for chunk in chunked(list(series_uids)):
-                rows = await conn.execute(query.where(self._one_of(S.c.series_uid, chunk)))
-                out.update((row[0], SeriesSnapshot(*row)) for row in rows)
+            # By uid alone, the collection checked here: with the collection in the SQL,
+            # SQLite walks the collection's index (every series of it, for each chunk of
+            # a listing: quadratic) instead of looking the uids up.
+            collection_id = (await conn.execute(
+                select(C.c.id).where(C.c.name == collection))).scalar_one_or_none()
+            by_uid = select(*columns, S.c.collection_id)
+            for chunk in chunked(list(series_uids) if collection_id is not None else []):
+                rows = await conn.execute(by_uid.where(self._one_of(S.c.series_uid, chunk)))
+                out.update((row[0], snap(row)) for row in rows if row[-1] == collection_id)
         return out
 
     async def requeue(
@@ -170,115 +160,62 @@ class DiscoveryOps(Store):
                 changed += result.rowcount
         return changed
 
-    async def _ids_of_collections(self, conn: AsyncConnection, names: set[str]) -> dict[str, int]:
+    def _ids_of_collections(self, conn: Connection, names: set[str]) -> dict[str, int]:
         """name -> id, inserting the names the catalog does not have yet."""
         query = select(C.c.name, C.c.id).where(C.c.name.in_(sorted(names)))
-        ids = dict((await conn.execute(query)).all())
+        ids = dict(conn.execute(query).all())
         if len(ids) < len(names):
             now = utcnow()
-            await conn.execute(
+            conn.execute(
                 self._insert(C).on_conflict_do_nothing(index_elements=["name"]),
                 [{"name": n, "created_at": now} for n in sorted(names - ids.keys())])
-            ids = dict((await conn.execute(query)).all())
+            ids = dict(conn.execute(query).all())
         return ids
 
-    async def _upsert_chunk(
-        self, conn: AsyncConnection, chunk: Sequence[RemoteSeries], now: datetime,
-        *, failed: bool = False,
-    ) -> int:
-        coll = await self._ids_of_collections(conn, {r.collection for r in chunk})
-        patient_ids = await self._ids_of_patients(
+    def _upsert_chunk(self, conn: Connection, chunk: Sequence[RemoteSeries], now: datetime,
+                      *, failed: bool = False) -> int:
+        coll = self._ids_of_collections(conn, {r.collection for r in chunk})
+        patient_ids = self._ids_of_patients(
             conn, {(coll[r.collection], r.patient_id) for r in chunk})
-        study_ids = await self._ids_of_studies(
+        study_ids = self._ids_of_studies(
             conn, {r.study_uid: patient_ids[coll[r.collection], r.patient_id] for r in chunk})
         refs = [(r, coll[r.collection], study_ids[r.study_uid]) for r in chunk]
-        known = await self._remote_metadata(conn, [r.series_uid for r in chunk])
+        known = self._remote_metadata(conn, [r.series_uid for r in chunk])
         # A re-listing mostly repeats what we have: rewriting identical rows would only
         # cost time and (on Postgres) dead tuples, so only new or changed rows are sent.
         if known:
-            refs = [ref for ref in refs if known.get(ref[0].series_uid) != _remote_part(*ref)]
-        rows = _RowWriter(conn.dialect, now, failed)
-        await self._statement(conn, "series").run(conn, [rows.row(*ref) for ref in refs])
+            refs = [ref for ref in refs
+                    if known.get(ref[0].series_uid) != series_rows.remote_part(*ref)]
+        writer = series_rows.RowWriter(conn.dialect, now, failed)
+        series_rows.statement(conn.dialect, "series").run(conn, [writer.row(*r) for r in refs])
         return sum(1 for r in chunk if r.series_uid not in known)
 
-    @staticmethod
-    def _statement(conn: AsyncConnection, table: str) -> bulk.Prepared:
-        """The prebuilt upsert of *table* for this connection's dialect (compiled once)."""
-        key = (conn.dialect.name, conn.dialect.driver, table)
-        if (prepared := _PREPARED.get(key)) is None:
-            insert = (postgresql.insert if conn.dialect.name == "postgresql"
-                      else sqlite.insert)(_TABLES[table])
-            if table == "series":
-                insert = insert.on_conflict_do_update(
-                    index_elements=["series_uid"],
-                    set_={c: getattr(insert.excluded, c) for c in _REMOTE_COLUMNS})
-            else:
-                insert = insert.on_conflict_do_nothing(index_elements=_KEYS[table])
-            prepared = bulk.prepare(insert, _INSERT_COLUMNS[table], conn.dialect)
-            _PREPARED[key] = prepared
-        return prepared
-
-    async def _remote_metadata(
-        self, conn: AsyncConnection, uids: list[str],
-    ) -> dict[str, tuple[Any, ...]]:
-        query = select(S.c.series_uid, *(S.c[c] for c in _REMOTE_COLUMNS)).where(
+    def _remote_metadata(self, conn: Connection, uids: list[str]) -> dict[str, tuple[Any, ...]]:
+        query = select(S.c.series_uid, *(S.c[c] for c in series_rows.REMOTE_COLUMNS)).where(
             self._one_of(S.c.series_uid, uids))
-        return {row[0]: tuple(row[1:]) for row in await conn.execute(query)}
+        return {row[0]: tuple(row[1:]) for row in conn.execute(query)}
 
-    async def _ids_of_patients(
-        self, conn: AsyncConnection, pairs: set[tuple[int, str]],
-    ) -> dict[tuple[int, str], int]:
+    def _ids_of_patients(self, conn: Connection,
+                         pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
         query = select(P.c.collection_id, P.c.patient_id, P.c.id).where(
             self._one_of(P.c.collection_id, {c for c, _ in pairs}),
             self._one_of(P.c.patient_id, {p for _, p in pairs}))
-        ids = {(c, p): i for c, p, i in await conn.execute(query) if (c, p) in pairs}
+        ids = {(c, p): i for c, p, i in conn.execute(query) if (c, p) in pairs}
         if len(ids) < len(pairs):
-            await self._statement(conn, "patients").run(conn, sorted(pairs - ids.keys()))
-            ids = {(c, p): i for c, p, i in await conn.execute(query) if (c, p) in pairs}
+            series_rows.statement(conn.dialect, "patients").run(conn, sorted(pairs - ids.keys()))
+            ids = {(c, p): i for c, p, i in conn.execute(query) if (c, p) in pairs}
         return ids
 
-    async def _ids_of_studies(
-        self, conn: AsyncConnection, patient_of: dict[str, int],
-    ) -> dict[str, int]:
+    def _ids_of_studies(self, conn: Connection, patient_of: dict[str, int]) -> dict[str, int]:
         query = select(ST.c.study_uid, ST.c.id).where(self._one_of(ST.c.study_uid, patient_of))
-        ids = dict((await conn.execute(query)).all())
+        ids = dict(conn.execute(query).all())
         if len(ids) < len(patient_of):
-            await self._statement(conn, "studies").run(
+            series_rows.statement(conn.dialect, "studies").run(
                 conn, sorted((p, s) for s, p in patient_of.items() if s not in ids))
-            ids = dict((await conn.execute(query)).all())
+            ids = dict(conn.execute(query).all())
         return ids
 
 
 def _failed_for_row() -> Any:
     error = func.coalesce(S.c.last_error, "")  # NULL would make NOT(...) NULL, not true
     return (S.c.state == SeriesState.FAILED) & error.startswith(BAD_ROW, autoescape=True)
-
-
-class _RowWriter:
-    """Listing rows as parameter tuples of the prebuilt series upsert (``_INSERT_COLUMNS``).
-
-    The constant columns are converted once, dates once per distinct value.
-    """
-
-    def __init__(self, dialect: Dialect, now: datetime, failed: bool) -> None:
-        self._when = bulk.converter(S.c.remote_timestamp, dialect)
-        state = transition(SeriesState.QUEUED, Event.GIVE_UP) if failed else SeriesState.QUEUED
-        at, flag = bulk.converter(S.c.discovered_at, dialect)(now), bulk.converter(S.c.repair,
-                                                                                    dialect)
-        self._queue = (at, bulk.converter(S.c.state, dialect)(state), 0,
-                       None if failed else at)
-        self._flags = (None if failed else "new", flag(False), flag(False))
-        self._failed = failed
-
-    def row(self, r: RemoteSeries, collection_id: int, study_ref: int) -> tuple[Any, ...]:
-        when = self._when
-        return (r.series_uid, collection_id, study_ref, r.modality, r.image_count, r.file_size,
-                when(r.timestamp), when(r.date_released), r.series_number, r.description,
-                bulk.json_text(r.raw or None), *self._queue,
-                BAD_ROW + (r.problem or "") if self._failed else None, *self._flags)
-
-
-def _remote_part(r: RemoteSeries, collection_id: int, study_ref: int) -> tuple[Any, ...]:
-    """The ``_REMOTE_COLUMNS`` of a listing row, as the catalog reads them back."""
-    return (collection_id, study_ref, r.modality, r.image_count, r.file_size, r.timestamp,
-            r.date_released, r.series_number, r.description, r.raw or None)
