@@ -82,7 +82,7 @@ def test_scope_memory_writes_nothing_until_a_filter_is_used(tmp_path: Path) -> N
 
 
 def test_body_part_is_read_from_every_listing_spelling() -> None:
-    from mirror.tcia.parsing import to_series
+    from mirror.tcia.rows import to_series
 
     for key in ("BodyPartExamined", "Body Part Examined"):
         record = to_series({"SeriesInstanceUID": "1.2", key: "CHEST"})

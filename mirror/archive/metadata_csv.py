@@ -23,7 +23,7 @@ from mirror.archive import layout
 from mirror.archive.verify import load_pydicom
 from mirror.catalog.records import SeriesRow
 from mirror.domain import SeriesState
-from mirror.tcia.parsing import listing_extras
+from mirror.tcia.rows import listing_extras
 from mirror.transfer.commit import write_atomic
 
 FILENAME = "metadata.csv"

@@ -7,28 +7,15 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
-from mirror.catalog import models
+from mirror.catalog import bulk, models, series_rows
 from mirror.catalog.records import CollectionInfo, SeriesSnapshot
+from mirror.catalog.series_rows import BAD_ROW
 from mirror.catalog.store import CHUNK, Store, chunked, guarded, utcnow
 from mirror.domain import Event, RemoteSeries, SeriesState, transition
 
 C, P, ST, S = models.collections, models.patients, models.studies, models.series
-
-#: last_error of a series failed for its listing row: only a better row revives it
-#: (upsert_series), never a blind retry (requeue), which would fetch it with bad data.
-BAD_ROW = "bad listing row: "
-
-#: Upstream metadata refreshed by every listing (state and local columns are not).
-_REMOTE_COLUMNS = (
-    "collection_id", "study_ref", "modality", "image_count", "file_size",
-    "remote_timestamp", "date_released", "series_number", "description", "raw",
-)
-_SNAPSHOT_COLUMNS = (
-    S.c.series_uid, S.c.state, S.c.image_count, S.c.file_size, S.c.remote_timestamp,
-    S.c.local_instance_count, S.c.local_bytes, S.c.attempts,
-)
 
 
 class DiscoveryOps(Store):
@@ -36,8 +23,7 @@ class DiscoveryOps(Store):
 
     async def ensure_collections(self, names: Sequence[str]) -> None:
         """Create the named collections if they are not in the catalog yet."""
-        async with self._write() as conn:
-            await self._ids_of_collections(conn, set(names))
+        await self._run_write(lambda conn: self._ids_of_collections(conn, set(names)))
 
     async def get_collection(self, name: str) -> CollectionInfo | None:
         async with self._read() as conn:
@@ -59,9 +45,12 @@ class DiscoveryOps(Store):
             values["watermark"] = watermark
         if reconciled:
             values["last_reconcile_at"] = at
-        async with self._write() as conn:
-            await self._ids_of_collections(conn, {name})
-            await conn.execute(update(C).where(C.c.name == name).values(**values))
+
+        def work(conn: Connection) -> None:
+            self._ids_of_collections(conn, {name})
+            conn.execute(update(C).where(C.c.name == name).values(**values))
+
+        await self._run_write(work)
 
     async def upsert_series(self, records: Sequence[RemoteSeries]) -> int:
         """Record a listing; new series are queued, known ones get fresh metadata only.
@@ -69,18 +58,21 @@ class DiscoveryOps(Store):
         Idempotent, one transaction, batched. Returns how many series were new.
         """
         unique = list({r.series_uid: r for r in records}.values())  # last listing wins
-        new = 0
         now = utcnow()
         where, queued = guarded(Event.DISCOVER)
-        async with self._write() as conn:
+
+        def work(conn: Connection) -> int:  # one transaction, one thread hop on SQLite
+            new = 0
             for chunk in chunked(unique):
-                new += await self._upsert_chunk(conn, chunk, now)
-                await conn.execute(  # a series failed for a bad row is listed well again
+                new += self._upsert_chunk(conn, chunk, now)
+                conn.execute(  # a series failed for a bad row is listed well again
                     update(S).where(self._one_of(S.c.series_uid, [r.series_uid for r in chunk]),
                                     where, _failed_for_row())
                     .values(state=queued, attempts=0, next_attempt_at=now,
                             queue_reason="listing row fixed", last_error=None))
-        return new
+            return new
+
+        return await self._run_write(work)
 
     async def record_unusable(self, records: Sequence[RemoteSeries]) -> int:
         """Record listing rows that cannot be fetched (``problem`` set) as failed for good,
@@ -89,34 +81,44 @@ class DiscoveryOps(Store):
         """
         unique = list({r.series_uid: r for r in records}.values())
         failed = transition(SeriesState.QUEUED, Event.GIVE_UP)
-        new = 0
-        async with self._write() as conn:
-            for chunk in chunked(unique):
-                new += await self._upsert_chunk(conn, chunk, utcnow(), failed=True)
+
+        def work(conn: Connection) -> int:
+            new = sum(self._upsert_chunk(conn, chunk, utcnow(), failed=True)
+                      for chunk in chunked(unique))
             for r in unique:  # rare rows, each with its own reason: one statement each
-                await conn.execute(
+                conn.execute(
                     update(S).where(S.c.series_uid == r.series_uid,
                                     S.c.state.in_([SeriesState.QUEUED, failed]))
                     .values(state=failed, last_error=BAD_ROW + (r.problem or ""),
                             next_attempt_at=None, queue_reason=None))
-        return new
+            return new
+
+        return await self._run_write(work)
 
     async def series_snapshot(
         self, collection: str, series_uids: Collection[str] | None = None,
     ) -> dict[str, SeriesSnapshot]:
         """uid -> what the catalog knows, for one collection (optionally some uids only)."""
-        query = select(*_SNAPSHOT_COLUMNS).join(C, C.c.id == S.c.collection_id).where(
-            C.c.name == collection)
+        columns = [bulk.untyped(c) for c in series_rows.SNAPSHOT_COLUMNS]
         out: dict[str, SeriesSnapshot] = {}
         async with self._read() as conn:
+            snap = series_rows.SnapshotReader(conn.dialect)
             if series_uids is None:
+                query = select(*columns).join(C, C.c.id == S.c.collection_id).where(
+                    C.c.name == collection)
                 result = await conn.stream(query.execution_options(yield_per=CHUNK))
                 async for part in result.partitions():
-                    out.update((row[0], SeriesSnapshot(*row)) for row in part)
+                    out.update((row[0], snap(row)) for row in part)
                 return out
-            for chunk in chunked(list(series_uids)):
-                rows = await conn.execute(query.where(self._one_of(S.c.series_uid, chunk)))
-                out.update((row[0], SeriesSnapshot(*row)) for row in rows)
+            # By uid alone, the collection checked here: with the collection in the SQL,
+            # SQLite walks the collection's index (every series of it, for each chunk of
+            # a listing: quadratic) instead of looking the uids up.
+            collection_id = (await conn.execute(
+                select(C.c.id).where(C.c.name == collection))).scalar_one_or_none()
+            by_uid = select(*columns, S.c.collection_id)
+            for chunk in chunked(list(series_uids) if collection_id is not None else []):
+                rows = await conn.execute(by_uid.where(self._one_of(S.c.series_uid, chunk)))
+                out.update((row[0], snap(row)) for row in rows if row[-1] == collection_id)
         return out
 
     async def requeue(
@@ -158,100 +160,62 @@ class DiscoveryOps(Store):
                 changed += result.rowcount
         return changed
 
-    async def _ids_of_collections(self, conn: AsyncConnection, names: set[str]) -> dict[str, int]:
+    def _ids_of_collections(self, conn: Connection, names: set[str]) -> dict[str, int]:
         """name -> id, inserting the names the catalog does not have yet."""
         query = select(C.c.name, C.c.id).where(C.c.name.in_(sorted(names)))
-        ids = dict((await conn.execute(query)).all())
+        ids = dict(conn.execute(query).all())
         if len(ids) < len(names):
             now = utcnow()
-            await conn.execute(
+            conn.execute(
                 self._insert(C).on_conflict_do_nothing(index_elements=["name"]),
                 [{"name": n, "created_at": now} for n in sorted(names - ids.keys())])
-            ids = dict((await conn.execute(query)).all())
+            ids = dict(conn.execute(query).all())
         return ids
 
-    async def _upsert_chunk(
-        self, conn: AsyncConnection, chunk: Sequence[RemoteSeries], now: datetime,
-        *, failed: bool = False,
-    ) -> int:
-        coll = await self._ids_of_collections(conn, {r.collection for r in chunk})
-        patient_ids = await self._ids_of_patients(
+    def _upsert_chunk(self, conn: Connection, chunk: Sequence[RemoteSeries], now: datetime,
+                      *, failed: bool = False) -> int:
+        coll = self._ids_of_collections(conn, {r.collection for r in chunk})
+        patient_ids = self._ids_of_patients(
             conn, {(coll[r.collection], r.patient_id) for r in chunk})
-        study_ids = await self._ids_of_studies(
+        study_ids = self._ids_of_studies(
             conn, {r.study_uid: patient_ids[coll[r.collection], r.patient_id] for r in chunk})
-        rows = [_series_values(r, coll[r.collection], study_ids[r.study_uid], now, failed)
-                for r in chunk]
-        known = await self._remote_metadata(conn, [row["series_uid"] for row in rows])
+        refs = [(r, coll[r.collection], study_ids[r.study_uid]) for r in chunk]
+        known = self._remote_metadata(conn, [r.series_uid for r in chunk])
         # A re-listing mostly repeats what we have: rewriting identical rows would only
         # cost time and (on Postgres) dead tuples, so only new or changed rows are sent.
-        changed = [row for row in rows if known.get(row["series_uid"]) != _remote_part(row)]
-        if changed:
-            stmt = self._insert(S)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["series_uid"],
-                set_={c: getattr(stmt.excluded, c) for c in _REMOTE_COLUMNS})
-            # With RETURNING, SQLAlchemy sends multi-row VALUES pages ("insertmanyvalues")
-            # instead of one statement per row: about 20% faster on both databases.
-            await conn.execute(stmt.returning(S.c.id), changed)
-        return sum(1 for row in rows if row["series_uid"] not in known)
+        if known:
+            refs = [ref for ref in refs
+                    if known.get(ref[0].series_uid) != series_rows.remote_part(*ref)]
+        writer = series_rows.RowWriter(conn.dialect, now, failed)
+        series_rows.statement(conn.dialect, "series").run(conn, [writer.row(*r) for r in refs])
+        return sum(1 for r in chunk if r.series_uid not in known)
 
-    async def _remote_metadata(
-        self, conn: AsyncConnection, uids: list[str],
-    ) -> dict[str, tuple[Any, ...]]:
-        query = select(S.c.series_uid, *(S.c[c] for c in _REMOTE_COLUMNS)).where(
+    def _remote_metadata(self, conn: Connection, uids: list[str]) -> dict[str, tuple[Any, ...]]:
+        query = select(S.c.series_uid, *(S.c[c] for c in series_rows.REMOTE_COLUMNS)).where(
             self._one_of(S.c.series_uid, uids))
-        return {row[0]: tuple(row[1:]) for row in await conn.execute(query)}
+        return {row[0]: tuple(row[1:]) for row in conn.execute(query)}
 
-    async def _ids_of_patients(
-        self, conn: AsyncConnection, pairs: set[tuple[int, str]],
-    ) -> dict[tuple[int, str], int]:
+    def _ids_of_patients(self, conn: Connection,
+                         pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:
         query = select(P.c.collection_id, P.c.patient_id, P.c.id).where(
             self._one_of(P.c.collection_id, {c for c, _ in pairs}),
             self._one_of(P.c.patient_id, {p for _, p in pairs}))
-        ids = {(c, p): i for c, p, i in await conn.execute(query) if (c, p) in pairs}
+        ids = {(c, p): i for c, p, i in conn.execute(query) if (c, p) in pairs}
         if len(ids) < len(pairs):
-            await conn.execute(
-                self._insert(P).on_conflict_do_nothing(
-                    index_elements=["collection_id", "patient_id"]),
-                [{"collection_id": c, "patient_id": p} for c, p in sorted(pairs - ids.keys())])
-            ids = {(c, p): i for c, p, i in await conn.execute(query) if (c, p) in pairs}
+            series_rows.statement(conn.dialect, "patients").run(conn, sorted(pairs - ids.keys()))
+            ids = {(c, p): i for c, p, i in conn.execute(query) if (c, p) in pairs}
         return ids
 
-    async def _ids_of_studies(
-        self, conn: AsyncConnection, patient_of: dict[str, int],
-    ) -> dict[str, int]:
+    def _ids_of_studies(self, conn: Connection, patient_of: dict[str, int]) -> dict[str, int]:
         query = select(ST.c.study_uid, ST.c.id).where(self._one_of(ST.c.study_uid, patient_of))
-        ids = dict((await conn.execute(query)).all())
+        ids = dict(conn.execute(query).all())
         if len(ids) < len(patient_of):
-            await conn.execute(
-                self._insert(ST).on_conflict_do_nothing(index_elements=["study_uid"]),
-                [{"study_uid": s, "patient_ref": p} for s, p in sorted(patient_of.items())
-                 if s not in ids])
-            ids = dict((await conn.execute(query)).all())
+            series_rows.statement(conn.dialect, "studies").run(
+                conn, sorted((p, s) for s, p in patient_of.items() if s not in ids))
+            ids = dict(conn.execute(query).all())
         return ids
+
 
 def _failed_for_row() -> Any:
     error = func.coalesce(S.c.last_error, "")  # NULL would make NOT(...) NULL, not true
     return (S.c.state == SeriesState.FAILED) & error.startswith(BAD_ROW, autoescape=True)
-
-
-def _series_values(r: RemoteSeries, collection_id: int, study_ref: int, now: datetime,
-                   failed: bool = False) -> dict[str, Any]:
-    if failed:  # inserted straight as failed (QUEUED -> FAILED, see record_unusable)
-        return {**_series_values(r, collection_id, study_ref, now),
-                "state": transition(SeriesState.QUEUED, Event.GIVE_UP),
-                "next_attempt_at": None, "queue_reason": None,
-                "last_error": BAD_ROW + (r.problem or "")}
-    return {
-        "series_uid": r.series_uid, "collection_id": collection_id, "study_ref": study_ref,
-        "modality": r.modality, "image_count": r.image_count, "file_size": r.file_size,
-        "remote_timestamp": r.timestamp, "date_released": r.date_released,
-        "series_number": r.series_number, "description": r.description,
-        "raw": r.raw or None, "discovered_at": now, "state": SeriesState.QUEUED,
-        "attempts": 0, "next_attempt_at": now, "queue_reason": "new",
-        "repair": False, "needs_refetch": False,
-    }
-
-
-def _remote_part(row: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(row[c] for c in _REMOTE_COLUMNS)

@@ -17,7 +17,8 @@ import anyio
 
 from mirror.config.settings import SourceSettings
 from mirror.errors import AuthError, CrossOriginRedirect, ProtocolError
-from mirror.tcia.parsing import snippet, to_int
+from mirror.tcia.fields import to_int
+from mirror.tcia.parsing import snippet
 
 #: (url, form fields) -> (status, body). Provided by the transport, with its retries.
 PostForm = Callable[[str, dict[str, str]], Awaitable[tuple[int, bytes]]]

@@ -11,7 +11,7 @@ from typing import Any
 
 from mirror.domain import RejectedRow, RemotePatient, RemoteSeries, RemoteStudy, SeriesSize
 from mirror.errors import UsageError
-from mirror.tcia import dialects, parsing
+from mirror.tcia import dialects, fields, parsing, rows
 from mirror.tcia.calls import Calls
 from mirror.tcia.dialects import BINARY, Dialect
 
@@ -24,26 +24,26 @@ class Listings(Calls):
     # -- value lists --------------------------------------------------------------------
 
     async def get_collection_values(self) -> list[str]:
-        return parsing.value_list(await self._records("getCollectionValues", {}), "Collection")
+        return fields.value_list(await self._records("getCollectionValues", {}), "Collection")
 
     async def get_modality_values(self, collection: str | None = None,
                                   body_part: str | None = None) -> list[str]:
         records = await self._records("getModalityValues", {
             "Collection": collection, "BodyPartExamined": body_part})
-        return parsing.value_list(records, "Modality")
+        return fields.value_list(records, "Modality")
 
     async def get_body_part_values(self, collection: str | None = None,
                                    modality: str | None = None) -> list[str]:
         records = await self._records("getBodyPartValues", {
             "Collection": collection, "Modality": modality})
-        return parsing.value_list(records, "BodyPartExamined")
+        return fields.value_list(records, "BodyPartExamined")
 
     async def get_manufacturer_values(self, collection: str | None = None,
                                       modality: str | None = None,
                                       body_part: str | None = None) -> list[str]:
         records = await self._records("getManufacturerValues", {
             "Collection": collection, "Modality": modality, "BodyPartExamined": body_part})
-        return parsing.value_list(records, "Manufacturer")
+        return fields.value_list(records, "Manufacturer")
 
     async def get_patients(self, collection: str | None = None,
                            patient_id: str | None = None) -> list[RemotePatient]:
@@ -95,7 +95,7 @@ class Listings(Calls):
                   "StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid,
                   "Modality": modality}
         async for record in self._iter_records("getSeries", params):
-            series = _series(parsing.to_series(record, collection), on_reject)
+            series = _series(rows.to_series(record, collection), on_reject)
             if series is not None:
                 yield series
 
@@ -120,7 +120,7 @@ class Listings(Calls):
         key, value = dialects.updated_since_param(self.dialect, since)
         out = []
         async for record in self._iter_records("getUpdatedSeries", {key: value}):
-            series = _series(parsing.to_series(record), None)
+            series = _series(rows.to_series(record), None)
             if series is not None:
                 out.append(series)
         return out
@@ -142,12 +142,12 @@ class Listings(Calls):
             return []
         records = await self._records("getSeriesMetaData",
                                       {"SeriesInstanceUID": ",".join(series_uids)})
-        return [s for s in map(parsing.to_series, records) if s is not None]
+        return [s for s in map(rows.to_series, records) if s is not None]
 
     async def get_contents_by_name(self, name: str) -> list[RemoteSeries]:
         """The series of a shared cart."""
         records = await self._records("getContentsByName", {"name": name})
-        return [s for r in records if (s := _series(parsing.to_series(r), None)) is not None]
+        return [s for r in records if (s := _series(rows.to_series(r), None)) is not None]
 
     # -- raw ----------------------------------------------------------------------------
 
@@ -182,8 +182,8 @@ def _series(parsed: RemoteSeries | RejectedRow | None,
 
 
 def _patients(records: list[dict[str, Any]], collection: str | None) -> list[RemotePatient]:
-    return [p for r in records if (p := parsing.to_patient(r, collection)) is not None]
+    return [p for r in records if (p := rows.to_patient(r, collection)) is not None]
 
 
 def _studies(records: list[dict[str, Any]], collection: str | None) -> list[RemoteStudy]:
-    return [s for r in records if (s := parsing.to_study(r, collection)) is not None]
+    return [s for r in records if (s := rows.to_study(r, collection)) is not None]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from mirror.tcia.parsing import to_date
+from mirror.tcia.dates import to_date
 
 
 @dataclass(frozen=True, slots=True)

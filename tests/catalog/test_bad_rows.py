@@ -7,7 +7,7 @@ from typing import Any
 
 from mirror.catalog import Catalog
 from mirror.domain import RemoteSeries, SeriesState
-from mirror.tcia import parsing
+from mirror.tcia import rows
 
 
 def _row(k: int, **fields: Any) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def _row(k: int, **fields: Any) -> dict[str, Any]:
 
 
 def _parsed(row: dict[str, Any]) -> RemoteSeries:
-    series = parsing.to_series(row, "C")
+    series = rows.to_series(row, "C")
     assert isinstance(series, RemoteSeries)
     return series
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from mirror.tcia import parsing
+from mirror.tcia import dates
 
 
 def _by_formats(text: str) -> datetime | None:
-    for fmt in parsing._DATETIME_FORMATS:
+    for fmt in dates._DATETIME_FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC)
         except ValueError:
@@ -34,15 +34,15 @@ def _samples() -> list[str]:
 def test_fast_path_agrees_with_the_format_list() -> None:
     fast_hits = 0
     for text in _samples():
-        fast, slow = parsing._fast_datetime(text), _by_formats(text)
+        fast, slow = dates._fast_datetime(text), _by_formats(text)
         if fast is not None:
             fast_hits += 1
             assert fast == slow, text
         if slow is not None:
-            assert parsing.to_datetime(text) == slow, text
+            assert dates.to_datetime(text) == slow, text
     assert fast_hits > 1000  # the sample exercises the fast path, not only the fallback
 
 
 def test_listing_shapes_take_the_fast_path() -> None:
-    assert parsing._fast_datetime("03-15-2010") == datetime(2010, 3, 15, tzinfo=UTC)
-    assert parsing._fast_datetime("2000-01-01 00:00:00.0") == datetime(2000, 1, 1, tzinfo=UTC)
+    assert dates._fast_datetime("03-15-2010") == datetime(2010, 3, 15, tzinfo=UTC)
+    assert dates._fast_datetime("2000-01-01 00:00:00.0") == datetime(2000, 1, 1, tzinfo=UTC)

@@ -6,7 +6,7 @@ import pytest
 
 from mirror.domain import SeriesSize
 from mirror.errors import ProtocolError
-from mirror.tcia import parsing
+from mirror.tcia import dates, fields, parsing, rows
 
 JSON = "application/json"
 
@@ -47,7 +47,7 @@ def test_decode_records_rejects_non_data(body: bytes, what: str) -> None:
     (True, None), (float("nan"), None), ("inf", None), ([], None),
 ])
 def test_to_int(value: object, expected: int | None) -> None:
-    assert parsing.to_int(value) == expected
+    assert fields.to_int(value) == expected
 
 
 @pytest.mark.parametrize(("value", "expected"), [
@@ -64,16 +64,16 @@ def test_to_int(value: object, expected: int | None) -> None:
     ("yesterday", None), ("", None), (None, None), (20200101, None),
 ])
 def test_to_datetime(value: object, expected: datetime | None) -> None:
-    assert parsing.to_datetime(value) == expected
+    assert dates.to_datetime(value) == expected
 
 
 def test_value_list_skips_null_objects() -> None:
     records = [{}, {"BodyPartExamined": "ABDOMEN"}, {"BodyPartExamined": "CHEST"}]
-    assert parsing.value_list(records, "BodyPartExamined") == ["ABDOMEN", "CHEST"]
+    assert fields.value_list(records, "BodyPartExamined") == ["ABDOMEN", "CHEST"]
 
 
 def test_value_list_accepts_a_single_other_key() -> None:
-    assert parsing.value_list([{"collection": "A"}], "Collection") == ["A"]
+    assert fields.value_list([{"collection": "A"}], "Collection") == ["A"]
 
 
 V1_SERIES = {
@@ -96,7 +96,7 @@ CONTENTS = {"SeriesInstanceUID": "1.2.3", "StudyInstanceUID": "1.2", "Collection
 
 @pytest.mark.parametrize("record", [V1_SERIES, V4_SERIES, CONTENTS])
 def test_series_is_the_same_in_every_dialect(record: dict) -> None:
-    series = parsing.to_series(record)
+    series = rows.to_series(record)
     assert series is not None
     assert (series.series_uid, series.study_uid, series.patient_id, series.collection) == (
         "1.2.3", "1.2", "LIDC-IDRI-0001", "LIDC-IDRI")
@@ -106,30 +106,30 @@ def test_series_is_the_same_in_every_dialect(record: dict) -> None:
 
 
 def test_series_timestamp_renames() -> None:
-    assert parsing.to_series(V1_SERIES).timestamp == datetime(2021, 4, 5, 13, 14, 15,
+    assert rows.to_series(V1_SERIES).timestamp == datetime(2021, 4, 5, 13, 14, 15,
                                                               tzinfo=UTC)
-    assert parsing.to_series(V4_SERIES).timestamp == datetime(2021, 4, 5, tzinfo=UTC)
-    assert parsing.to_series(V4_SERIES).file_size == 16357620
-    assert parsing.to_series(V1_SERIES).series_number == 3000923
+    assert rows.to_series(V4_SERIES).timestamp == datetime(2021, 4, 5, tzinfo=UTC)
+    assert rows.to_series(V4_SERIES).file_size == 16357620
+    assert rows.to_series(V1_SERIES).series_number == 3000923
 
 
 def test_series_without_uid_is_skipped_and_missing_keys_are_none() -> None:
-    assert parsing.to_series({"Collection": "A"}) is None
-    bare = parsing.to_series({"SeriesInstanceUID": "1.2"}, "C")
+    assert rows.to_series({"Collection": "A"}) is None
+    bare = rows.to_series({"SeriesInstanceUID": "1.2"}, "C")
     assert bare.collection == "C" and bare.image_count is None and bare.timestamp is None
 
 
 def test_patient_id_spellings() -> None:
-    nbia = parsing.to_patient({"PatientId": "P1", "Collection": "C"})
-    legacy = parsing.to_patient({"PatientID": "P1"}, "C")
+    nbia = rows.to_patient({"PatientId": "P1", "Collection": "C"})
+    legacy = rows.to_patient({"PatientID": "P1"}, "C")
     assert (nbia.patient_id, nbia.collection) == (legacy.patient_id, legacy.collection)
-    assert parsing.to_patient({}) is None
+    assert rows.to_patient({}) is None
 
 
 def test_study_dates_and_counts() -> None:
-    v1 = parsing.to_study({"StudyInstanceUID": "1.2", "StudyDate": "2000-01-01 00:00:00.0",
+    v1 = rows.to_study({"StudyInstanceUID": "1.2", "StudyDate": "2000-01-01 00:00:00.0",
                            "PatientID": "P", "Collection": "C", "SeriesCount": 9})
-    v4 = parsing.to_study({"StudyInstanceUID": "1.2", "StudyDate": "01-01-2000",
+    v4 = rows.to_study({"StudyInstanceUID": "1.2", "StudyDate": "01-01-2000",
                            "PatientID": "P", "SeriesCount": "9"}, "C")
     assert v1 == v4
     assert v1.study_date == date(2000, 1, 1) and v1.series_count == 9

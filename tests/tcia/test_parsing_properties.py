@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from mirror.archive import layout
 from mirror.domain import PathName, RejectedRow, RemoteSeries, Uid
 from mirror.errors import InvalidUid, PermanentApiError, ProtocolError
-from mirror.tcia import parsing
+from mirror.tcia import dates, parsing
+from mirror.tcia import rows as listing_rows
 
 ROOT = Path("/archive")
 HOSTILE_TEXT = ["../../../x", "/abs/x", "..", ".", "", "a/b", "..\\x", "1.2\x003", "\x00",
@@ -54,21 +55,21 @@ def _storable(value: Any) -> bool:
 
 
 def _check_series(record: dict[str, Any], collection: str | None) -> None:
-    parsed = parsing.to_series(record, collection)
+    parsed = listing_rows.to_series(record, collection)
     if parsed is None or isinstance(parsed, RejectedRow):
         return
     assert isinstance(parsed, RemoteSeries)
     assert isinstance(parsed.series_uid, Uid)
     assert _storable(parsed.raw) and json.dumps(parsed.raw)
     for name in (parsed.patient_id, parsed.collection, parsed.description, parsed.modality):
-        assert name is None or (_storable(name) and len(name) <= parsing.MAX_NAME_CHARS)
+        assert name is None or (_storable(name) and len(name) <= listing_rows.MAX_NAME_CHARS)
     if parsed.problem is not None:
         return
     assert isinstance(parsed.study_uid, Uid)
-    assert parsed.image_count is None or 0 <= parsed.image_count <= parsing.INT32_MAX
-    assert parsed.file_size is None or 0 <= parsed.file_size <= parsing.INT64_MAX
+    assert parsed.image_count is None or 0 <= parsed.image_count <= listing_rows.INT32_MAX
+    assert parsed.file_size is None or 0 <= parsed.file_size <= listing_rows.INT64_MAX
     info = layout.DescriptiveInfo(
-        study_date=parsing.to_date(record.get("StudyDate")), study_id=record.get("StudyID"),
+        study_date=dates.to_date(record.get("StudyDate")), study_id=record.get("StudyID"),
         study_description=record.get("StudyDescription"), series_number=parsed.series_number,
         series_description=parsed.description)
     for kind in layout.LAYOUTS:
