@@ -44,7 +44,12 @@ def decode_records(endpoint: str, status: int, content_type: str,
         raise ProtocolError(f"{where}: expected JSON, got an HTML/XML page: {snippet(body)}",
                             endpoint=endpoint, status=status, body=snippet(body))
     if "csv" in content_type.lower():
-        return _decode_csv(body)
+        try:
+            return _decode_csv(body)
+        except csv.Error as exc:
+            raise ProtocolError(f"{where}: malformed CSV body ({exc}): {snippet(body)}",
+                                endpoint=endpoint, status=status,
+                                body=snippet(body)) from exc
     try:
         records = parse_array(body)
     except JsonArrayError:
@@ -72,7 +77,8 @@ def _decode_other_json(body: bytes) -> list[Any] | None:
 
 def _decode_csv(body: bytes) -> list[dict[str, Any]]:
     text = body.decode("utf-8-sig", "replace")
-    return [dict(row) for row in csv.DictReader(io.StringIO(text))]
+    # newline="": the csv module reads line ends itself (a quoted field may hold them)
+    return [dict(row) for row in csv.DictReader(io.StringIO(text, newline=""))]
 
 
 def to_series_size(records: list[dict[str, Any]]) -> SeriesSize:
