@@ -2,6 +2,7 @@
 
     python benchmarks/startup.py            # 5 runs each
     python benchmarks/startup.py --runs 9
+    python benchmarks/startup.py --checkout /tmp/old   # another tree, e.g. a git archive
 
 Starts its own simulator (``tcia-mirror simulate`` on 127.0.0.1, a free port: 1
 collection, 5 patients x 3 series x 20 instances of 64 KiB) in a temporary folder, syncs
@@ -66,9 +67,8 @@ def wait_until_up(url: str, sim: subprocess.Popen[bytes], deadline: float = 60.0
     raise SystemExit("the simulator did not come up")
 
 
-def measure(runs: int) -> dict[str, tuple[float, float]]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+def measure(runs: int, checkout: Path = REPO) -> dict[str, tuple[float, float]]:
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
     work = Path(tempfile.mkdtemp(prefix="startup-"))
     port = free_port()
     sim = subprocess.Popen(
@@ -98,9 +98,11 @@ def measure(runs: int) -> dict[str, tuple[float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs per command")
+    parser.add_argument("--checkout", type=Path, default=REPO,
+                        help="the source tree to measure (default: this one)")
     args = parser.parse_args()
-    results = measure(args.runs)
-    print(f"median of {args.runs} runs, {' '.join(program())}")
+    results = measure(args.runs, args.checkout.resolve())
+    print(f"median of {args.runs} runs, {' '.join(program())}, PYTHONPATH={args.checkout}")
     print("| command | wall s | CPU s |\n|---|---|---|")
     for name, (wall, cpu) in results.items():
         print(f"| {name} | {wall:.2f} | {cpu:.2f} |")
