@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Any
 
 import structlog
+from structlog.typing import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from mirror.domain import printable
 
@@ -14,14 +14,14 @@ _SECRET_KEYS = {"password", "api_key", "token", "access_token", "refresh_token",
                 "authorization"}
 
 
-def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     for key in list(event):
         if key.lower() in _SECRET_KEYS:
             event[key] = "***"
     return event
 
 
-def _escape_controls(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _escape_controls(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """Log values often carry server text: no ESC sequence reaches a terminal through them."""
     for key, value in event.items():
         if isinstance(value, str):
@@ -33,7 +33,7 @@ def configure(*, json: bool | None = None, level: int = logging.INFO) -> None:
     """Log to stderr; *json* None means JSON unless stderr is a terminal."""
     if json is None:
         json = not sys.stderr.isatty()
-    renderer: Any = (structlog.processors.JSONRenderer() if json
+    renderer: Processor = (structlog.processors.JSONRenderer() if json
                      else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     structlog.configure(
         processors=[
@@ -66,5 +66,7 @@ def _route_stdlib(level: int) -> None:
     logger.propagate = False
 
 
-def get(name: str = "tcia-mirror") -> Any:
-    return structlog.get_logger(name)
+def get(name: str = "tcia-mirror") -> FilteringBoundLogger:
+    """The logger every module logs through (configured by :func:`configure`)."""
+    logger: FilteringBoundLogger = structlog.get_logger(name)
+    return logger

@@ -2,7 +2,7 @@
 
 A random sequence of upstream releases of one collection (new series, revised series,
 withdrawn series, withdrawn series listed again, plain re-listings), each followed by a
-full-listing pass of :func:`mirror.sync.discovery._full_listing` (which plans with
+full-listing pass of :func:`mirror.sync.discovery.full_listing` (which plans with
 :func:`mirror.sync.planner.plan_batch` and :func:`mirror.sync.planner.plan_retirements`) against an
 in-memory catalog that keeps the real catalog's transition rules, then by a fetch step in
 which every queued series succeeds. Silent revisions (content changes that no listed field
@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from mirror.domain import Event, RemoteSeries, SeriesState, transition
 from mirror.errors import IllegalTransition
 from mirror.sync import filters
-from mirror.sync.discovery import _full_listing
+from mirror.sync.discovery import full_listing
 from mirror.sync.planner import Plan
 
 COLLECTION = "PROP-COLL"
@@ -214,8 +214,8 @@ async def one_pass(client: ModelClient, catalog: ModelCatalog, fraction: float,
     config = SimpleNamespace(sync=SimpleNamespace(max_delete_fraction=fraction,
                                                   on_remote_delete="keep"))
     rejected: list[Any] = []
-    plan = await _full_listing(client, catalog, COLLECTION, config, False, rejected.append,
-                               scope)
+    plan = await full_listing(client, catalog, COLLECTION, config, rejected.append,
+                              scope)
     assert rejected == []  # the model lists only valid rows
     return plan
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 import anyio
 
@@ -89,11 +89,21 @@ def render(rows: Iterable[tuple[str, ...]]) -> bytes:
 
 
 
+class SeriesSource(Protocol):
+    """The catalog as metadata.csv reads it (the real one: :class:`mirror.catalog.Catalog`)."""
+
+    def iter_series(self, *, states: Sequence[SeriesState],
+                    collections: Sequence[str] | None = None,
+                    batch: int = 1000) -> AsyncIterator[SeriesRow]: ...
+    async def first_instance_path(self, series_uid: str) -> str | None: ...
+    async def set_sop_classes(self, values: Mapping[str, str]) -> None: ...
+
+
 def collection_path(root: Path, collection: str) -> Path:
     return root / layout.safe_component(collection) / FILENAME
 
 
-async def refresh(catalog: Any, root: Path, collections: Sequence[str], *,
+async def refresh(catalog: SeriesSource, root: Path, collections: Sequence[str], *,
                   changed: Iterable[str]) -> list[str]:
     """Rewrite metadata.csv for the *changed* collections and those that have none yet.
 
@@ -110,7 +120,7 @@ async def refresh(catalog: Any, root: Path, collections: Sequence[str], *,
     return written
 
 
-async def write_collection(catalog: Any, root: Path, collection: str) -> Path:
+async def write_collection(catalog: SeriesSource, root: Path, collection: str) -> Path:
     """Write one collection's metadata.csv from the catalog's DONE series."""
     rows = [r async for r in catalog.iter_series(states=[SeriesState.DONE],
                                                  collections=[collection])]
@@ -127,7 +137,8 @@ async def write_collection(catalog: Any, root: Path, collection: str) -> Path:
     return path
 
 
-async def _with_sop_classes(catalog: Any, root: Path, rows: list[SeriesRow]) -> list[SeriesRow]:
+async def _with_sop_classes(catalog: SeriesSource, root: Path,
+                            rows: list[SeriesRow]) -> list[SeriesRow]:
     """Fill in SOP Class UIDs the catalog lacks from one stored file of each series, once."""
     found: dict[str, str] = {}
     for r in rows:

@@ -8,7 +8,7 @@ IMMEDIATE, so several workers starting at once cannot race to create tables.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -137,7 +137,7 @@ async def _run(url: str, action: str, revision: str) -> None:
         await engine.dispose()
 
 
-def _command(connection: Connection, cfg: Any, action: str, revision: str) -> None:
+def _command(connection: Connection, cfg: Config, action: str, revision: str) -> None:
     from alembic import command
 
     if connection.dialect.name == "postgresql":

@@ -1,130 +1,48 @@
-"""The ``tcia-mirror`` command line: parses flags, runs the event loop, maps errors to exit codes.
+"""The ``tcia-mirror`` command line: parses flags, sets up logging, runs a mode, prints its result.
 
-This is the only module that calls ``anyio.run``. Commands delegate to the service
-layer; every :class:`~mirror.errors.MirrorError` becomes one clear line on stderr and
-its exit code (0 in sync, 1 some series failed, 2 bad usage/config, 3 source
-unreachable or auth refused, 130 interrupted).
+Each mode (:mod:`~mirror.run.oneshot`, :mod:`~mirror.run.daemon`, :mod:`~mirror.run.worker`,
+:mod:`~mirror.run.verify`) returns a value; printing it is :mod:`mirror.run.output`'s.
+Modes are imported inside their command, so ``--help`` loads none of the engine; errors
+and exit codes are :mod:`mirror.run.exits`'.
 """
 
 from __future__ import annotations
 
-import logging
-import os
+import functools
 import sys
-import threading
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 import click
 
-from mirror.config.settings import Settings, load_settings
-from mirror.errors import Interrupted, MirrorError, UsageError, most_meaningful, redact
+from mirror.errors import UsageError
+from mirror.run.exits import Group
+from mirror.run.exits import run as _run
+
+if TYPE_CHECKING:
+    from mirror.config.settings import Settings
 
 CONFIG_OPTION = click.option(
     "--config", "config_path", type=click.Path(dir_okay=False),
     help="TOML config file (default: ./tcia-mirror.toml if present).")
 
 
-def _settings(config_path: str | None, **overrides: dict[str, Any]) -> Settings:
+def _configure_logs(*, json: bool | None = None) -> None:
+    from mirror import logs  # structlog (and rich through it) only for commands that log
+
+    logs.configure(json=json)
+
+
+def _settings(config_path: str | None, **overrides: dict[str, object]) -> Settings:
+    from mirror.config.settings import load_settings  # not needed for --help
+
     cleaned = {sec: {k: v for k, v in keys.items() if v is not None}
                for sec, keys in overrides.items()}
     return load_settings(config_path, overrides={k: v for k, v in cleaned.items() if v})
 
 
-def _run(func: Callable[..., Any], *args: Any) -> Any:
-    """Run *func* on the event loop; turn errors into messages and exit codes."""
-    try:
-        result = anyio.run(_guarded, func, *args)
-    except KeyboardInterrupt:
-        _fail(Interrupted())
-    except MirrorError as exc:
-        _fail(exc)
-    if isinstance(result, _Failure):
-        result.exit()
-    return result
-
-
-#: Seconds the event loop's own clean-up may take after a failure. A task group that
-#: failed mid-statement can leave a database driver's close waiting on a thread that is
-#: gone (aiosqlite under SQLAlchemy's terminate); the error is known by then, so it is
-#: printed and the process ends instead of hanging with no message.
-CLEANUP_BOUND = 10.0
-
-
-@dataclass(frozen=True)
-class _Failure:
-    """What is left of an error once it has been logged: one line and an exit code.
-
-    It is made inside the event loop and holds no exception, so no failed frame (and no
-    connection it references) outlives the loop; the loop's own clean-up is bounded by
-    :data:`CLEANUP_BOUND`.
-    """
-
-    message: str
-    exit_code: int
-
-    @classmethod
-    def of(cls, exc: BaseException) -> _Failure:
-        """The last-resort handler: flatten an ExceptionGroup to the error that matters."""
-        # the whole story goes to the log at debug level only (routed to structlog once
-        # a command configured logging; before that, Python drops debug records)
-        logging.getLogger("mirror.run.cli").debug(
-            "error detail: %s", redact("".join(traceback.format_exception(exc))))
-        leaf = most_meaningful(exc)
-        if isinstance(leaf, MirrorError):
-            return cls(leaf.message, leaf.exit_code)
-        text = " ".join(redact(str(leaf)).split()) or "no detail"
-        return cls(f"unexpected {type(leaf).__name__}: {text}", 1)
-
-    def line(self) -> str:
-        return f"tcia-mirror: error: {' '.join(self.message.split())}"
-
-    def exit(self) -> NoReturn:
-        click.echo(self.line(), err=True)
-        sys.exit(self.exit_code)
-
-    def exit_now(self) -> None:
-        """Called by the clean-up watchdog: the loop did not finish closing in time."""
-        sys.stdout.flush()
-        sys.stderr.write(self.line() + "\n")
-        sys.stderr.flush()
-        os._exit(self.exit_code)
-
-
-async def _guarded(func: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return await func(*args)
-    except (Exception, BaseExceptionGroup) as exc:  # the last resort
-        failure = _Failure.of(exc)
-    watchdog = threading.Timer(CLEANUP_BOUND, failure.exit_now)
-    watchdog.daemon = True
-    watchdog.start()
-    return failure
-
-
-def _fail(exc: MirrorError) -> NoReturn:
-    _Failure(exc.message, exc.exit_code).exit()
-
-
-class _Group(click.Group):
-    """Bad usage exits 2 with one line; our own errors raised while parsing do too."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except MirrorError as exc:
-            _fail(exc)
-        except (click.exceptions.ClickException, click.exceptions.Exit,
-                click.exceptions.Abort):
-            raise
-        except Exception as exc:  # no traceback ever reaches a user
-            _Failure.of(exc).exit()
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="tcia-mirror")
 def cli() -> None:
     """Keep a local copy of The Cancer Imaging Archive incrementally in sync."""
@@ -143,16 +61,21 @@ def cli() -> None:
 def sync(config_path: str | None, collections: tuple[str, ...], manifests: tuple[str, ...],
          dry_run: bool, reconcile: bool, as_json: bool) -> None:
     """One-shot catch-up: discover, download, verify, commit, then exit."""
-    from mirror.run import oneshot
+    from mirror.run import oneshot, output
 
     if manifests and not collections:
         collections = ()  # --manifest alone narrows the run like --collection does
     settings = _settings(config_path, sync={
         "collections": collections if collections or manifests else None,
         "manifests": manifests or None})
-    code = _run(oneshot.run_sync, settings, oneshot.SyncOptions(
+    _configure_logs(json=None if not as_json else True)
+    result = _run(oneshot.run_sync, settings, oneshot.SyncOptions(
         dry_run=dry_run, reconcile=reconcile, as_json=as_json))
-    sys.exit(code)
+    if isinstance(result, oneshot.PlanReport):
+        output.show_plan(result, as_json=as_json)
+    else:
+        output.show_sync(result, as_json=as_json)
+    sys.exit(result.exit_code)
 
 
 @cli.command()
@@ -160,20 +83,22 @@ def sync(config_path: str | None, collections: tuple[str, ...], manifests: tuple
 @click.option("--no-workers", is_flag=True, help="Run only the scheduler (workers elsewhere).")
 def daemon(config_path: str | None, no_workers: bool) -> None:
     """Long-running: scheduler, worker pool, /healthz and /metrics."""
-    from mirror.run import oneshot
+    from mirror.run import daemon as daemon_mode
 
     settings = _settings(config_path)
-    sys.exit(_run(oneshot.run_daemon, settings, not no_workers))
+    _configure_logs()
+    sys.exit(_run(functools.partial(daemon_mode.run, with_workers=not no_workers), settings))
 
 
 @cli.command()
 @CONFIG_OPTION
 def worker(config_path: str | None) -> None:
     """Download-only worker claiming queued series from a shared catalog."""
-    from mirror.run import oneshot
+    from mirror.run import worker as worker_mode
 
     settings = _settings(config_path)
-    sys.exit(_run(oneshot.run_worker, settings))
+    _configure_logs()
+    sys.exit(_run(worker_mode.run_worker, settings))
 
 
 @cli.command()
@@ -203,10 +128,13 @@ def status(config_path: str | None, as_json: bool, failed: bool) -> None:
 def verify(config_path: str | None, repair: bool, as_json: bool,
            collections: tuple[str, ...]) -> None:
     """Re-check the archive against the catalog (presence, size, MD5, DICOM UIDs)."""
-    from mirror.run import oneshot
+    from mirror.run import output
+    from mirror.run import verify as verify_mode
 
     settings = _settings(config_path)
-    sys.exit(_run(oneshot.run_verify, settings, repair, as_json, collections))
+    report = _run(verify_mode.run_verify, settings, repair, collections)
+    output.show_verify(report, as_json=as_json)
+    sys.exit(report.exit_code)
 
 
 @cli.command(context_settings={"ignore_unknown_options": False})
@@ -264,8 +192,6 @@ def manifest() -> None:
 def manifest_export(config_path: str | None, collections: tuple[str, ...],
                     output: str | None) -> None:
     """Write what the archive holds as a .tcia manifest (NBIA Data Retriever, tcia-utils)."""
-    from pathlib import Path
-
     from mirror.sync.manifest import format_manifest
     from mirror.sync.manifest_discovery import exported_uids
     from mirror.transfer.commit import write_atomic

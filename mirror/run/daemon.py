@@ -1,4 +1,6 @@
-"""Long-running modes: daemon (scheduler, workers, /healthz, /metrics) and download-only workers.
+"""``tcia-mirror daemon``: the long-running scheduler, its workers, /healthz and /metrics.
+
+The download-only worker (:mod:`mirror.run.worker`) is this loop without the scheduler.
 
 Shutdown protocol: the first SIGTERM/SIGINT stops polling and claiming, lets running
 downloads finish until ``[daemon] shutdown_timeout``, then cancels them (their series
@@ -25,15 +27,23 @@ from anyio.abc import TaskGroup
 
 from mirror import logs
 from mirror.archive import metadata_csv
+from mirror.catalog import Catalog
 from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
 from mirror.config.sources import collection_sources
 from mirror.errors import ConfigError, MirrorError, mentions_storage_full
+from mirror.run.components import (
+    by_source,
+    open_components,
+    open_sources,
+    prepare_archive,
+    resolve_names,
+)
 from mirror.run.metrics import Metrics, serve_http
-from mirror.run.oneshot import open_components, open_sources, prepare_archive, resolve_names
 from mirror.sync import discovery, manifest_discovery
 from mirror.sync.manifest import read_manifest
-from mirror.sync.pool import Pool
+from mirror.sync.pool import Outcome, Pool
+from mirror.tcia import TciaClient
 from mirror.tcia.ratelimit import RateLimiter
 
 METADATA_CHECK = 1.0  # seconds between looks at whether metadata.csv needs writing
@@ -52,9 +62,10 @@ def next_poll_at(last_poll: datetime | None, *, interval: float, now: datetime,
 
 
 class Daemon:
-    def __init__(self, settings: Settings, client: Any, catalog: Any, *, with_workers: bool,
-                 with_scheduler: bool = True, metrics: Metrics | None = None,
-                 clients: dict[str | None, Any] | None = None) -> None:
+    def __init__(self, settings: Settings, client: TciaClient, catalog: Catalog, *,
+                 with_workers: bool, with_scheduler: bool = True,
+                 metrics: Metrics | None = None,
+                 clients: dict[str | None, TciaClient] | None = None) -> None:
         self.settings = settings
         self.client = client
         self.catalog = catalog
@@ -69,13 +80,12 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.log = logs.get()
         self.with_scheduler = with_scheduler
-        groups: dict[str | None, Any] = {None: None}  # download-only: every collection
+        #: source -> what its pool claims from (None: every collection, download-only)
+        groups: dict[str | None, list[str] | Scope | None] = {None: None}
         if with_scheduler:
-            groups = {}
-            for name, src in self.sources.items():
-                groups.setdefault(src, []).append(name)
+            groups = dict(by_source(settings))
             if self.manifests:  # manifest series are fetched through [source]
-                names = groups.get(None, [])
+                names = by_source(settings).get(None, [])
                 groups[None] = Scope(tuple(names), tuple(self.manifests))
         self.pools = [Pool(client=self.clients[src], catalog=catalog, settings=settings,
                            collections=names, on_outcome=self._on_outcome)
@@ -89,7 +99,7 @@ class Daemon:
         self.poll_errors: dict[str, str] = {}
         self.storage_error: str | None = None
 
-    def _on_outcome(self, outcome: Any) -> None:
+    def _on_outcome(self, outcome: Outcome) -> None:
         if mentions_storage_full(outcome.error):
             self.storage_error = outcome.error
         elif outcome.status == "done":
@@ -252,7 +262,7 @@ class Daemon:
 
 
 async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = True) -> int:
-    logs.configure()
+    """Run until a signal stops it (exit 0), logging as the CLI configured."""
     manifest_discovery.load_all(settings.sync.manifests)  # a malformed manifest: exit 2 now
     metrics = Metrics()
     async with open_components(settings, on_response=metrics.observe_request) as (
@@ -266,7 +276,7 @@ async def run(settings: Settings, *, with_workers: bool, with_scheduler: bool = 
                                 clients=clients).run()
 
 
-async def _resolved(client: Any, settings: Settings, catalog: Any) -> Settings:
+async def _resolved(client: TciaClient, settings: Settings, catalog: Catalog) -> Settings:
     """Collection names in the server's spelling; an unknown one is a config error (exit 2).
 
     A server that cannot be asked right now (or within RESOLVE_DEADLINE) does not stop a
@@ -281,8 +291,3 @@ async def _resolved(client: Any, settings: Settings, catalog: Any) -> Settings:
     except MirrorError as exc:
         logs.get().warning("collection names not checked", error=str(exc))
     return settings if names is None else names
-
-
-async def run_worker_only(settings: Settings) -> int:
-    """Download-only: claims from every collection in the shared catalog."""
-    return await run(settings, with_workers=True, with_scheduler=False)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from typing import Any
+from collections.abc import Sized
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 from aiohttp import web
@@ -22,9 +23,36 @@ from mirror.domain import SeriesState
 from mirror.errors import ConfigError, MirrorError
 from mirror.run import statuspage
 
+if TYPE_CHECKING:
+    from mirror.catalog import Catalog
+    from mirror.sync.pool import Outcome
+
 REFRESH_SECONDS = 5.0
 
 disable_created_metrics()  # *_created gauges only add noise to every counter
+
+
+class _StateCounts(Protocol):
+    async def counts_by_state(self) -> dict[tuple[str, SeriesState], int]: ...
+
+
+class _Busy(Protocol):
+    """A worker pool, as metrics see it: the series it is downloading."""
+
+    @property
+    def in_flight(self) -> Sized: ...
+
+
+class Served(Protocol):
+    """What ``/healthz``, ``/metrics`` and the status page ask (the real one: the Daemon)."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+    @property
+    def pool(self) -> _Busy | None: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    async def health(self) -> tuple[bool, dict[str, Any]]: ...
 
 
 class Metrics:
@@ -52,7 +80,7 @@ class Metrics:
         self.poll_failures = Counter("tcia_mirror_poll_failures", "Failed polls",
                                      ["collection"], registry=r)
 
-    def observe_outcome(self, outcome: Any) -> None:
+    def observe_outcome(self, outcome: Outcome) -> None:
         self.outcomes.labels(outcome.status, outcome.mode or "-").inc()
         if outcome.status == "done":
             self.instances.inc(outcome.instances)
@@ -69,7 +97,7 @@ class Metrics:
     def poll_failed(self, collection: str) -> None:
         self.poll_failures.labels(collection).inc()
 
-    async def refresh(self, catalog: Any, pool: Any) -> None:
+    async def refresh(self, catalog: _StateCounts, pool: _Busy | None) -> None:
         counts = await catalog.counts_by_state()
         self.series.clear()
         depth = 0
@@ -80,7 +108,8 @@ class Metrics:
         self.queue_depth.set(depth)
         self.active.set(len(pool.in_flight) if pool is not None else 0)
 
-    async def refresh_loop(self, catalog: Any, pool: Any, stopping: anyio.Event) -> None:
+    async def refresh_loop(self, catalog: _StateCounts, pool: _Busy | None,
+                           stopping: anyio.Event) -> None:
         while not stopping.is_set():
             # /healthz reports an unreachable catalog; metrics keep their old values
             with contextlib.suppress(MirrorError):
@@ -97,7 +126,7 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve_http(listen: str, daemon: Any, stopping: anyio.Event) -> None:
+async def serve_http(listen: str, daemon: Served, stopping: anyio.Event) -> None:
     """Serve /healthz and /metrics until *stopping* is set."""
 
     async def healthz(_: web.Request) -> web.Response:
@@ -113,7 +142,7 @@ async def serve_http(listen: str, daemon: Any, stopping: anyio.Event) -> None:
     app = web.Application()
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
-    statuspage.add_routes(app, daemon)  # / and /status.json
+    statuspage.add_routes(app, daemon.catalog)  # / and /status.json
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     host, port = split_listen(listen)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from mirror.catalog.status import human_bytes, overview
 from mirror.errors import MirrorError
+
+if TYPE_CHECKING:
+    from mirror.catalog import Catalog
 
 REFRESH_SECONDS = 30
 FAILED_SHOWN = 200
@@ -32,11 +35,11 @@ svg{background:#fff;border:1px solid #ddd}svg text{font:11px system-ui,sans-seri
 """
 
 
-def add_routes(app: web.Application, daemon: Any) -> None:
-    """Register ``/`` and ``/status.json`` for a daemon that has a ``catalog``."""
+def add_routes(app: web.Application, catalog: Catalog) -> None:
+    """Register ``/`` and ``/status.json``: an overview of *catalog*, asked at each request."""
 
     async def data() -> dict[str, Any]:
-        return await overview(daemon.catalog, failed_limit=FAILED_SHOWN)
+        return await overview(catalog, failed_limit=FAILED_SHOWN)
 
     async def page(_: web.Request) -> web.Response:
         try:
@@ -167,7 +170,7 @@ def _chart(throughput: dict[str, Any]) -> str:
             f"</svg><p class=muted>{total} committed in the last {hours} hours (UTC)</p>")
 
 
-def _when(value: Any) -> str:
+def _when(value: object) -> str:
     """ISO timestamps as ``YYYY-MM-DD HH:MM UTC``; anything else as given."""
     text = str(value or "")
     return f"{text[:16].replace('T', ' ')} UTC" if len(text) >= 16 and text[10] == "T" else text

@@ -14,18 +14,36 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from mirror.catalog import Catalog
 from mirror.config.settings import Settings
 from mirror.domain import RemoteSeries, SeriesState
 from mirror.sync import discovery
+from mirror.sync.changes import Applier, Apply
+from mirror.sync.discovery import DiscoveryCatalog, ListingClient
 from mirror.sync.manifest import Manifest, read_manifest, valid_uid
 from mirror.sync.planner import Plan, plan_retirements
+
+if TYPE_CHECKING:
+    from mirror.catalog.pins import PinnedSeries
 
 #: UIDs per getSeriesMetadata POST: ~65 bytes each, so ~330 KB, far below Tomcat's 2 MB
 #: form limit (tcia-utils sends 10,000).
 LOOKUP_BATCH = 5000
+
+
+class LookupClient(ListingClient, Protocol):
+    """The server as a manifest's lookup asks it (NBIA v4 answers many UIDs at once)."""
+
+    async def get_series_metadata_batch(self, series_uids: Sequence[str],
+                                        ) -> list[RemoteSeries]: ...
+
+
+class ManifestCatalog(DiscoveryCatalog, Protocol):
+    """The catalog as a manifest's discovery uses it: discovery's, plus pinned series."""
+
+    async def known_series(self, series_uids: Sequence[str]) -> dict[str, PinnedSeries]: ...
 
 
 @dataclass
@@ -52,13 +70,16 @@ def load_all(paths: Sequence[str]) -> dict[str, Manifest]:
     return {manifest_key(p): read_manifest(p) for p in paths}
 
 
-async def discover_manifest(client: Any, catalog: Any, key: str, manifest: Manifest, *,
-                            settings: Settings, dry_run: bool = False) -> ManifestDiscovery:
-    """Look up every series *manifest* lists, record them, pin them, retire withdrawn ones."""
+async def discover_manifest(client: LookupClient, catalog: ManifestCatalog, key: str,
+                            manifest: Manifest, *, settings: Settings,
+                            apply: Applier | None = None) -> ManifestDiscovery:
+    """Look up every series *manifest* lists, record them, pin them, retire withdrawn ones
+    (*apply* writes; default: to *catalog*, a dry run passes
+    :class:`~mirror.sync.changes.DryRun`)."""
+    apply = apply or Apply(catalog, settings)
     uids = list(manifest.series_uids)
     known = await catalog.known_series(uids)
-    if not dry_run:
-        await catalog.set_pins(key, uids)
+    await apply.pins(key, uids)
     seen: set[str] = set()
     plans: dict[str, Plan] = defaultdict(Plan)
     async for chunk in _lookup(client, uids, {u: k.study_uid for u, k in known.items()}):
@@ -69,13 +90,10 @@ async def discover_manifest(client: Any, catalog: Any, key: str, manifest: Manif
                 groups[record.collection].append(record)
         for collection, records in groups.items():
             plans[collection] = plans[collection].merge(
-                await discovery.apply_batch(catalog, collection, records, dry_run))
+                await discovery.record_batch(catalog, apply, collection, records))
     active = {uid for uid, k in known.items() if k.state is not SeriesState.RETIRED}
     retire = plan_retirements(active, seen, max_delete_fraction=settings.sync.max_delete_fraction)
-    if retire.retire and not dry_run:
-        await catalog.retire(retire.retire)
-        if settings.sync.on_remote_delete == "delete":
-            await discovery.delete_retired(catalog, settings, retire.retire)
+    await apply.retire(retire.retire)
     for uid in retire.retire:
         plans[known[uid].collection].retire.append(uid)
     missing = [uid for uid in uids if uid not in seen and uid not in known]
@@ -85,7 +103,7 @@ async def discover_manifest(client: Any, catalog: Any, key: str, manifest: Manif
     return ManifestDiscovery(key, total, dict(plans), missing)
 
 
-async def _lookup(client: Any, uids: Sequence[str],
+async def _lookup(client: LookupClient, uids: Sequence[str],
                   study_of: Mapping[str, str]) -> AsyncIterator[list[RemoteSeries]]:
     """The server's current record of each listed series, in chunks; unknown ones are absent.
 
