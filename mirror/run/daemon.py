@@ -42,7 +42,9 @@ from mirror.run.components import (
 from mirror.run.metrics import Metrics, serve_http
 from mirror.sync import discovery, manifest_discovery
 from mirror.sync.manifest import read_manifest
-from mirror.sync.pool import Outcome, Pool
+from mirror.sync.outcome import Outcome
+from mirror.sync.pool import Pool
+from mirror.sync.ports import EVERYTHING, Everything
 from mirror.tcia import TciaClient
 from mirror.tcia.ratelimit import RateLimiter
 
@@ -80,8 +82,8 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.log = logs.get()
         self.with_scheduler = with_scheduler
-        #: source -> what its pool claims from (None: every collection, download-only)
-        groups: dict[str | None, list[str] | Scope | None] = {None: None}
+        #: source -> what its pool claims from (download-only: every collection)
+        groups: dict[str | None, list[str] | Scope | Everything] = {None: EVERYTHING}
         if with_scheduler:
             groups = dict(by_source(settings))
             if self.manifests:  # manifest series are fetched through [source]

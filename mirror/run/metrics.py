@@ -25,7 +25,7 @@ from mirror.run import statuspage
 
 if TYPE_CHECKING:
     from mirror.catalog import Catalog
-    from mirror.sync.pool import Outcome
+    from mirror.sync.outcome import Outcome
 
 REFRESH_SECONDS = 5.0
 

@@ -32,8 +32,9 @@ from mirror.sync import discovery, manifest_discovery
 from mirror.sync.changes import Applier, Apply, DryRun
 from mirror.sync.manifest import Manifest
 from mirror.sync.manifest_discovery import ManifestDiscovery
+from mirror.sync.outcome import Outcome
 from mirror.sync.planner import Plan
-from mirror.sync.pool import Outcome, Pool, PoolStats
+from mirror.sync.pool import Pool, PoolStats
 from mirror.tcia import TciaClient
 from mirror.tcia.ratelimit import RateLimiter
 

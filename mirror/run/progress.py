@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 from mirror import logs
 from mirror.catalog.status import human_bytes
 from mirror.config.settings import Settings
+from mirror.sync.outcome import Outcome
 from mirror.sync.planner import Plan
-from mirror.sync.pool import Outcome
 
 if TYPE_CHECKING:
     from rich.progress import ProgressColumn, Task, TaskID
