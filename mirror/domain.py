@@ -17,6 +17,10 @@ from typing import Any
 
 from mirror.errors import IllegalTransition, InvalidUid
 
+#: A JSON document this program prints or serves (a sync summary, /healthz, the status
+#: page's data): its values are whatever JSON holds and are read where they are used.
+JsonObject = dict[str, Any]
+
 #: DICOM UID syntax (PS3.5 §9.1); [0-9] rather than \d so that no non-ASCII digit passes.
 UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
 UID_MAX_LEN = 64

@@ -114,7 +114,7 @@ def _describe(graph: dict[str, set[str]], component: list[str]) -> str:
     return "circle of " + ", ".join(component) + ":\n" + "\n".join(edges)
 
 
-@pytest.mark.parametrize("prefix", ["mirror.simulator", "mirror.tcia"])
+@pytest.mark.parametrize("prefix", ["mirror"])
 def test_no_import_cycles(prefix: str) -> None:
     graph = _within(import_graph(package_modules()), prefix)
     assert graph, f"no modules under {prefix}"

@@ -20,7 +20,6 @@ import random
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -31,6 +30,7 @@ from mirror.catalog import Catalog
 from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
 from mirror.config.sources import collection_sources
+from mirror.domain import JsonObject
 from mirror.errors import ConfigError, MirrorError, mentions_storage_full
 from mirror.run.components import (
     by_source,
@@ -231,11 +231,11 @@ class Daemon:
         except MirrorError as exc:
             self.log.warning("metadata.csv not written", error=str(exc))
 
-    async def health(self) -> tuple[bool, dict[str, Any]]:
+    async def health(self) -> tuple[bool, JsonObject]:
         """Healthy when the catalog answers and every collection polled OK recently."""
         limit = 3 * self.settings.sync.poll_interval
         now = datetime.now(UTC)
-        body: dict[str, Any] = {"collections": {}}
+        body: JsonObject = {"collections": {}}
         try:
             infos = {n: await self.catalog.get_collection(n) for n in self.collections}
         except MirrorError as exc:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import time
 from collections.abc import Sized
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 from aiohttp import web
@@ -19,7 +19,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from mirror.domain import SeriesState
+from mirror.domain import JsonObject, SeriesState
 from mirror.errors import ConfigError, MirrorError
 from mirror.run import statuspage
 
@@ -52,7 +52,7 @@ class Served(Protocol):
     def pool(self) -> _Busy | None: ...
     @property
     def metrics(self) -> Metrics: ...
-    async def health(self) -> tuple[bool, dict[str, Any]]: ...
+    async def health(self) -> tuple[bool, JsonObject]: ...
 
 
 class Metrics:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from mirror import logs
 from mirror.archive import metadata_csv
@@ -18,7 +17,7 @@ from mirror.catalog import Catalog
 from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
 from mirror.config.sources import collection_sources
-from mirror.domain import SeriesState
+from mirror.domain import JsonObject, SeriesState
 from mirror.errors import MirrorError, SourceError
 from mirror.run.components import (
     by_source,
@@ -55,7 +54,7 @@ class SyncOptions:
 class SyncResult:
     """What a sync did: the summary (JSON data, printed as is by ``--json``)."""
 
-    summary: dict[str, Any]
+    summary: JsonObject
 
     @property
     def exit_code(self) -> int:
@@ -81,7 +80,7 @@ class _Found:
 
     plans: dict[str, Plan]
     broken: dict[str, str]  # collection (or "manifest KEY") -> why discovery failed
-    hashes: dict[str, dict[str, Any]]  # collection -> what its hash check did (JSON)
+    hashes: dict[str, JsonObject]  # collection -> what its hash check did (JSON)
     pinned: dict[str, ManifestDiscovery]
 
 
@@ -108,7 +107,7 @@ def _plan_report(found: _Found) -> PlanReport:
 
 
 async def _sync(clients: Clients, catalog: Catalog, settings: Settings,
-                options: SyncOptions, manifests: dict[str, Manifest]) -> dict[str, Any]:
+                options: SyncOptions, manifests: dict[str, Manifest]) -> JsonObject:
     collections = list(collection_sources(settings))
     scope = Scope(tuple(collections), tuple(manifests)) if manifests else collections
     await prepare_archive(settings, catalog)
@@ -216,7 +215,7 @@ async def _discover(clients: Clients, catalog: Catalog, settings: Settings,
     return found
 
 
-def _manifest_summary(pinned: dict[str, ManifestDiscovery]) -> dict[str, Any]:
+def _manifest_summary(pinned: dict[str, ManifestDiscovery]) -> JsonObject:
     return {key: {"collections": m.collections, "missing_count": len(m.missing),
                   "missing": m.missing[:1000],
                   **m.plan.summary()} for key, m in pinned.items()}

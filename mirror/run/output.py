@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mirror import logs
 from mirror.catalog.status import human_bytes
+from mirror.domain import JsonObject
 
 if TYPE_CHECKING:
     from mirror.run.oneshot import PlanReport, SyncResult
@@ -67,7 +67,7 @@ def show_verify(report: VerifyReport, *, as_json: bool) -> None:
     print(f"checked {report.checked} series; {len(report.damaged)} damaged {verdict}")
 
 
-def summary_text(summary: Mapping[str, Any]) -> str:
+def summary_text(summary: JsonObject) -> str:
     """The end of a sync for people: counts, bytes, time, rate, and why series failed."""
     seconds = float(summary.get("seconds") or 0.0)
     nbytes = int(summary.get("bytes") or 0)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from mirror.catalog.status import human_bytes, overview
+from mirror.domain import JsonObject
 from mirror.errors import MirrorError
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ svg{background:#fff;border:1px solid #ddd}svg text{font:11px system-ui,sans-seri
 def add_routes(app: web.Application, catalog: Catalog) -> None:
     """Register ``/`` and ``/status.json``: an overview of *catalog*, asked at each request."""
 
-    async def data() -> dict[str, Any]:
+    async def data() -> JsonObject:
         return await overview(catalog, failed_limit=FAILED_SHOWN)
 
     async def page(_: web.Request) -> web.Response:
@@ -59,7 +60,7 @@ def add_routes(app: web.Application, catalog: Catalog) -> None:
     app.router.add_get("/status.json", as_json)
 
 
-def render(data: dict[str, Any]) -> str:
+def render(data: JsonObject) -> str:
     """The whole page for one :func:`overview` result."""
     parts = [
         "<h1>tcia-mirror</h1>",
@@ -81,7 +82,7 @@ def _document(body: str) -> str:
             f"<body>{body}</body></html>")
 
 
-def _collections(rows: list[dict[str, Any]]) -> str:
+def _collections(rows: list[JsonObject]) -> str:
     if not rows:
         return "<p>The catalog has no collections yet.</p>"
     head = "".join(f"<th>{name}</th>" for name, _ in _COUNTS)
@@ -99,7 +100,7 @@ def _collections(rows: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
-def _poll(row: dict[str, Any]) -> str:
+def _poll(row: JsonObject) -> str:
     when = row.get("last_poll")
     if not when:
         return "never"
@@ -110,7 +111,7 @@ def _poll(row: dict[str, Any]) -> str:
     return f"{text} ok"
 
 
-def _hash_check(row: dict[str, Any]) -> str:
+def _hash_check(row: JsonObject) -> str:
     """Whatever hash-check fields the status rows carry; "never" when there are none."""
     fields = {k: v for k, v in row.items() if "hash" in k and v not in (None, "")}
     if not fields:
@@ -119,7 +120,7 @@ def _hash_check(row: dict[str, Any]) -> str:
                        for k, v in sorted(fields.items()))
 
 
-def _failed(rows: list[dict[str, Any]]) -> str:
+def _failed(rows: list[JsonObject]) -> str:
     if not rows:
         return "<p>No failed series.</p>"
     out = ["<table id=failed><tr><th>collection</th><th>series</th><th>patient</th>"
@@ -136,7 +137,7 @@ def _failed(rows: list[dict[str, Any]]) -> str:
     return "".join(out)
 
 
-def _chart(throughput: dict[str, Any]) -> str:
+def _chart(throughput: JsonObject) -> str:
     """Inline SVG: one bar per hour over the charted window (empty hours are zero)."""
     hours = int(throughput.get("hours") or 0)
     try:

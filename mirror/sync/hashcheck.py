@@ -20,10 +20,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mirror import logs, merkle
-from mirror.domain import SeriesState
+from mirror.domain import JsonObject, SeriesState
 from mirror.errors import MirrorError, SourceError
 from mirror.sync import hashtree
 from mirror.sync.ports import HashCatalog, HashSource, Limiter, SeriesSource
@@ -58,7 +58,7 @@ class HashReport:
     complete: bool = False  #: the pass covered every patient
     error: str | None = None
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> JsonObject:
         return {"patients": self.patients, "requests": self.requests,
                 "changed": len(self.changed), "collection_hint": self.hint,
                 "complete": self.complete, **({"error": self.error} if self.error else {})}
