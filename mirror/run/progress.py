@@ -25,9 +25,12 @@ if TYPE_CHECKING:
 class Download(Protocol):
     """The claimed series a download reports progress for (a catalog queue item)."""
 
-    series_uid: str
-    collection: str
-    file_size: int | None
+    @property
+    def series_uid(self) -> str: ...
+    @property
+    def collection(self) -> str: ...
+    @property
+    def file_size(self) -> int | None: ...
 
 
 class LogReporter:

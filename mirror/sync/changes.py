@@ -18,14 +18,17 @@ from typing import Protocol
 import anyio
 
 from mirror.archive import layout
+from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
 from mirror.domain import RemoteSeries, SeriesState
 from mirror.sync import filters
 
 
 class _Row(Protocol):
-    series_uid: str
-    local_path: str | None
+    @property
+    def series_uid(self) -> str: ...
+    @property
+    def local_path(self) -> str | None: ...
 
 
 class WritableCatalog(Protocol):
@@ -43,7 +46,7 @@ class WritableCatalog(Protocol):
     async def set_pins(self, manifest: str, series_uids: Sequence[str]) -> None: ...
     async def set_collection_source(self, collection: str, source: str | None) -> None: ...
     def iter_series(self, *, states: Sequence[SeriesState],
-                    collections: Sequence[str] | None = None,
+                    collections: Sequence[str] | Scope | None = None,
                     batch: int = 1000) -> AsyncIterator[_Row]: ...
 
 

@@ -31,18 +31,21 @@ from mirror.errors import MirrorError
 from mirror.sync import filters, hashcheck, hashtree, planner
 from mirror.sync.changes import Applier, Apply, BatchChanges, WritableCatalog
 from mirror.sync.planner import Plan, plan_batch, plan_retirements
+from mirror.sync.ports import HashCatalog, HashSource
 from mirror.tcia.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
-    from mirror.catalog.records import CollectionInfo, HashState, SeriesSnapshot
+    from mirror.catalog.hashstate import HashState
+    from mirror.catalog.records import CollectionInfo, SeriesSnapshot
 
 BATCH = 2000
 
 OnReject = Callable[[RejectedRow], None]
 
 
-class ListingClient(Protocol):
-    """The server, as discovery asks it (the real one: :class:`mirror.tcia.TciaClient`)."""
+class ListingClient(HashSource, Protocol):
+    """The server, as discovery asks it (the real one: :class:`mirror.tcia.TciaClient`),
+    listings and the MD5 hierarchy."""
 
     @property
     def api(self) -> str: ...
@@ -57,7 +60,7 @@ class ListingClient(Protocol):
                                                 since: date) -> list[RemoteStudy]: ...
 
 
-class DiscoveryCatalog(WritableCatalog, Protocol):
+class DiscoveryCatalog(WritableCatalog, HashCatalog, Protocol):
     """The catalog as discovery reads it, plus the writes :class:`Apply` makes (the real
     one: :class:`mirror.catalog.Catalog`; the hash check reads its hash state too)."""
 

@@ -66,8 +66,8 @@ def parse_manifest(data: bytes, *, name: str = "manifest") -> Manifest:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ManifestError(f"{name}: line {line}: not UTF-8 text") from None
+        where = data.count(b"\n", 0, exc.start) + 1
+        raise ManifestError(f"{name}: line {where}: not UTF-8 text") from None
     headers: dict[str, str] = {}
     uids: dict[str, None] = {}
     in_list = False

@@ -17,11 +17,16 @@ from mirror.domain import RemoteSeries, SeriesState
 class Snapshot(Protocol):
     """What the planner needs to know about a series the catalog already has."""
 
-    state: SeriesState
-    image_count: int | None
-    file_size: int | None
-    remote_timestamp: datetime | None
-    local_instance_count: int | None
+    @property
+    def state(self) -> SeriesState: ...
+    @property
+    def image_count(self) -> int | None: ...
+    @property
+    def file_size(self) -> int | None: ...
+    @property
+    def remote_timestamp(self) -> datetime | None: ...
+    @property
+    def local_instance_count(self) -> int | None: ...
 
 
 @dataclass
