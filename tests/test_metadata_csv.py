@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mirror.archive.metadata_csv import COLUMNS, decimal_size, render, row
 from mirror.catalog.records import SeriesRow
 from mirror.domain import SeriesState
+from mirror.sync.metadata_csv import COLUMNS, decimal_size, render, row
 from mirror.transfer.commit import write_atomic
 
 

@@ -57,3 +57,26 @@ def test_the_any_finder_finds_any() -> None:
                      "async def g(*, c: int) -> Any | None: ...")
     assert _any_in_signatures(tree) == ["f(a: Any)", "f(b: dict[str, Any])",
                                         "g(return: Any | None)"]
+
+
+#: Each package imports only packages of a lower rank (the README's "Layout").
+RANKS = {"run": 6, "sync": 5, "catalog": 4, "tcia": 4, "transfer": 4, "simulator": 4,
+         "archive": 3, "config": 2}
+#: the one allowed exception: RetryPolicy.from_settings names the Settings type
+UPWARD_ALLOWED = {("mirror.retry", "mirror.config.settings"), ("mirror.__main__", "mirror.run.cli")}
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in RANKS else "foundation"
+
+
+def test_imports_point_downwards() -> None:
+    from tests.test_import_graph import import_graph, package_modules
+
+    ranks = {**RANKS, "foundation": 1}
+    wrong = sorted(f"{a} -> {b}" for a, targets in import_graph(package_modules()).items()
+                   for b in targets
+                   if _layer(a) != _layer(b) and ranks[_layer(a)] <= ranks[_layer(b)]
+                   and (a, b) not in UPWARD_ALLOWED)
+    assert wrong == []

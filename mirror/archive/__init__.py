@@ -1,2 +1,2 @@
-"""The archive on disk: where each series lives (layout), how a stored copy is checked
-(verify) and the per-collection files written beside the series (metadata.csv)."""
+"""The archive on disk: where each series lives (layout), when a stored copy is complete
+and exact (completeness) and how a stored copy is checked again later (verify)."""

@@ -2,7 +2,7 @@
 
 Everything here is synchronous and blocking; the async shell runs it in a worker thread.
 Reading and comparing is done here; what counts as a mismatch (size, MD5) is one of the
-completeness rules of :mod:`mirror.sync.completeness`.
+completeness rules of :mod:`mirror.archive.completeness`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from pathlib import Path, PurePosixPath
 from types import ModuleType
 from typing import TYPE_CHECKING
 
+from mirror.archive.completeness import stored_mismatch
 from mirror.archive.layout import instance_name
 from mirror.dicomuids import read_uids
 from mirror.domain import InstanceRecord, Uid, printable
 from mirror.errors import InvalidUid, StorageError, VerificationError
-from mirror.sync.completeness import stored_mismatch
 
 if TYPE_CHECKING:
     import pydicom

@@ -25,7 +25,6 @@ import anyio
 from anyio.abc import TaskGroup
 
 from mirror import logs
-from mirror.archive import metadata_csv
 from mirror.catalog import Catalog
 from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
@@ -40,7 +39,7 @@ from mirror.run.components import (
     resolve_names,
 )
 from mirror.run.metrics import Metrics, serve_http
-from mirror.sync import discovery, manifest_discovery
+from mirror.sync import discovery, manifest_discovery, metadata_csv
 from mirror.sync.manifest import read_manifest
 from mirror.sync.outcome import Outcome
 from mirror.sync.pool import Pool

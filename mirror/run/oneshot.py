@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mirror import logs
-from mirror.archive import metadata_csv
 from mirror.catalog import Catalog
 from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
@@ -27,7 +26,7 @@ from mirror.run.components import (
     resolve_names,
 )
 from mirror.run.progress import make_reporter
-from mirror.sync import discovery, manifest_discovery
+from mirror.sync import discovery, manifest_discovery, metadata_csv
 from mirror.sync.changes import Applier, Apply, DryRun
 from mirror.sync.manifest import Manifest
 from mirror.sync.manifest_discovery import ManifestDiscovery

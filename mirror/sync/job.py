@@ -11,7 +11,7 @@ Decision per series (the cheapest way to an exact copy):
 
 The job sees a :class:`JobContext` (settings it needs, the catalog and client ports,
 its lease owner, the progress display, the retry policy), never the pool, so it runs
-alone behind fakes. What is complete is decided by :mod:`mirror.sync.completeness`,
+alone behind fakes. What is complete is decided by :mod:`mirror.archive.completeness`,
 whether a failure is retried by :class:`mirror.retry.RetryPolicy`.
 """
 
@@ -28,13 +28,13 @@ from typing import Literal
 import anyio
 
 from mirror import transfer
-from mirror.archive import layout
+from mirror.archive import completeness, layout
 from mirror.catalog.records import ClaimedSeries
 from mirror.config.settings import Settings
 from mirror.domain import InstanceRecord, Uid, printable
 from mirror.errors import ApiError, MirrorError, VerificationError
 from mirror.retry import RetryPolicy
-from mirror.sync import completeness, hashcheck, seriesdir
+from mirror.sync import hashcheck, seriesdir
 from mirror.sync.outcome import FetchMode, Outcome
 from mirror.sync.ports import JobCatalog, ProgressDisplay, SeriesSource
 from mirror.transfer import ExtractedInstance

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from mirror.archive.completeness import check_archive_totals, check_csv_covers, check_listed_md5
 from mirror.archive.layout import instance_name
 from mirror.archive.verify import (
     DicomUids,
@@ -26,7 +27,6 @@ from mirror.archive.verify import (
 )
 from mirror.domain import Uid
 from mirror.errors import HostileArchive, StorageError, TruncatedArchive, VerificationError
-from mirror.sync.completeness import check_archive_totals, check_csv_covers, check_listed_md5
 from mirror.transfer.commit import start_writeback
 from mirror.transfer.inflate import INFLATE_ERRORS, open_entry
 from mirror.transfer.zipcheck import (

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from mirror.archive import completeness as c
 from mirror.domain import InstanceRecord
 from mirror.errors import VerificationError
-from mirror.sync import completeness as c
 
 MD5 = "0cc175b9c0f1b6a831c399e269772661"
 CSV = "md5hashes.csv"

@@ -1,8 +1,9 @@
 """The real TciaClient, Catalog and RateLimiter satisfy the sync engine's Protocols.
 
 mypy checks tests/sync/ports_conform.py (assignments of the real classes to the
-Protocol types) together with the modules that use the ports; skipped where mypy is
-not installed (it is no dependency of the project).
+Protocol types) together with every module of the sync path, so each call across a
+seam is checked against the real classes (mypy is a test dependency; the test skips
+only where it is missing).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import pytest
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
-CHECKED = ["tests/sync/ports_conform.py", "mirror/sync/ports.py", "mirror/sync/job.py",
-           "mirror/sync/pool.py", "mirror/sync/hashcheck.py", "mirror/sync/seriesdir.py",
-           "mirror/sync/completeness.py", "mirror/sync/outcome.py", "mirror/retry.py",
-           "mirror/tcia/transport.py", "mirror/tcia/studyfields.py"]
+#: the sync path (engine, ways to run it, archive rules) and the wire modules it calls:
+#: every seam between them is checked, not only the job's
+CHECKED = ["tests/sync/ports_conform.py", "mirror/retry.py", "mirror/tcia/transport.py",
+           "mirror/tcia/studyfields.py",
+           *sorted(str(p.relative_to(ROOT)) for package in ("sync", "run", "archive")
+                   for p in (ROOT / "mirror" / package).glob("*.py"))]
 
 
 def test_real_classes_satisfy_the_ports(tmp_path: Path) -> None:
