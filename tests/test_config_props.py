@@ -93,6 +93,11 @@ def assert_within_documented_ranges(s: Settings) -> None:
                 assert isinstance(value, str) and "\x00" not in value, (name, value)
             elif kind is bool:
                 assert isinstance(value, bool)
+            elif name == "sync.filters":  # ((collection, SubsetFilter fields), ...)
+                for collection, subset in value:
+                    assert isinstance(collection, str) and collection.strip(), (name, value)
+                    assert all(v is None or all(isinstance(x, str) and x for x in v)
+                               for v in subset.values()), (name, value)
             else:
                 assert all(isinstance(v, str) and v for v in value), (name, value)
     # the ranges the README documents, independent of the table above
@@ -122,6 +127,13 @@ def test_any_value_for_any_key_is_valid_or_one_line_naming_the_key(
             assert str(value) not in exc.message
         return
     assert_within_documented_ranges(s)
+
+
+def test_a_filter_for_an_unnamed_collection_is_one_line_naming_the_key() -> None:
+    # found by the property above: {"" = {}} was taken as a filter for no collection
+    with pytest.raises(ConfigError) as caught:
+        load("sync", "filters", {"": {}})
+    assert_one_line_naming(caught.value, "sync", "filters")
 
 
 @PROFILE

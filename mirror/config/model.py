@@ -147,6 +147,8 @@ def _filter_table(key: str, value: object) -> FilterTable:
     known = get_type_hints(SubsetFilter)
     out = []
     for name, table in value.items():
+        if not str(name).strip():
+            raise ConfigError(f"{key}: a collection name must not be empty")
         if not isinstance(table, Mapping):
             raise ConfigError(f"{key}.{name}: must be a table")
         for sub in table:
