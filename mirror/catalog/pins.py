@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from mirror.catalog import models
 from mirror.catalog.store import CHUNK, Store, chunked, with_names
@@ -72,16 +72,31 @@ class PinOps(Store):
                 yield name, uid
 
     async def set_sop_classes(self, values: Mapping[str, str]) -> None:
-        """Record the SOP Class UID read from each series' stored files."""
+        """Record the SOP Class UID read from each series' stored files (one statement)."""
+        if not values:
+            return
+        query = (update(S).where(S.c.series_uid == bindparam("b_uid"))
+                 .values(sop_class_uid=bindparam("b_class")))
+        params = [{"b_uid": uid, "b_class": sop_class[:64]} for uid, sop_class in values.items()]
         async with self._write() as conn:
-            for uid, sop_class in values.items():
-                await conn.execute(update(S).where(S.c.series_uid == uid)
-                                   .values(sop_class_uid=sop_class[:64]))
+            await conn.execute(query, params)
 
-    async def first_instance_path(self, series_uid: str) -> str | None:
-        """Relative path of one stored instance of the series (for a header read)."""
+    async def first_instance_paths(self, series_uids: Sequence[str]) -> dict[str, str]:
+        """Series UID -> relative path of its first stored instance (for a header read).
+
+        One query per chunk of UIDs: metadata.csv asks this for every series that has
+        no SOP class yet, thousands at a time on a first sync.
+        """
         inst = models.instances
-        query = (select(inst.c.path).join(S, S.c.id == inst.c.series_ref)
-                 .where(S.c.series_uid == series_uid).order_by(inst.c.id).limit(1))
+        out: dict[str, str] = {}
         async with self._read() as conn:
-            return (await conn.execute(query)).scalar_one_or_none()
+            for part in chunked(list(series_uids)):
+                first = (select(func.min(inst.c.id).label("id"))
+                         .join(S, S.c.id == inst.c.series_ref)
+                         .where(S.c.series_uid.in_(list(part)))
+                         .group_by(inst.c.series_ref).subquery())
+                query = (select(S.c.series_uid, inst.c.path)
+                         .join(S, S.c.id == inst.c.series_ref)
+                         .where(inst.c.id.in_(select(first.c.id))))
+                out.update({uid: path for uid, path in await conn.execute(query)})
+        return out

@@ -22,11 +22,14 @@ from mirror import logs
 from mirror.archive import layout
 from mirror.archive.verify import load_pydicom
 from mirror.catalog.records import SeriesRow
+from mirror.dicomuids import read_sop_class
 from mirror.domain import SeriesState
 from mirror.tcia.rows import listing_extras
 from mirror.transfer.commit import write_atomic
 
 FILENAME = "metadata.csv"
+#: Bytes read from a file for its SOP Class UID (the header's first elements).
+_HEAD = 16 * 1024
 #: The NBIA Data Retriever's header, verbatim (names and order).
 COLUMNS = (
     "Series UID", "Collection", "3rd Party Analysis", "Data Description URI", "Subject ID",
@@ -95,7 +98,7 @@ class SeriesSource(Protocol):
     def iter_series(self, *, states: Sequence[SeriesState],
                     collections: Sequence[str] | None = None,
                     batch: int = 1000) -> AsyncIterator[SeriesRow]: ...
-    async def first_instance_path(self, series_uid: str) -> str | None: ...
+    async def first_instance_paths(self, series_uids: Sequence[str]) -> dict[str, str]: ...
     async def set_sop_classes(self, values: Mapping[str, str]) -> None: ...
 
 
@@ -139,28 +142,41 @@ async def write_collection(catalog: SeriesSource, root: Path, collection: str) -
 
 async def _with_sop_classes(catalog: SeriesSource, root: Path,
                             rows: list[SeriesRow]) -> list[SeriesRow]:
-    """Fill in SOP Class UIDs the catalog lacks from one stored file of each series, once."""
-    found: dict[str, str] = {}
-    for r in rows:
-        if r.sop_class_uid:
-            continue
-        rel = await catalog.first_instance_path(r.series_uid)
-        target = root / rel if rel else None
-        if target is None or not layout.is_inside(root, target):
-            continue
-        uid = await anyio.to_thread.run_sync(_read_sop_class, target)
-        if uid:
-            found[r.series_uid] = uid
+    """Fill in SOP Class UIDs the catalog lacks from one stored file of each series, once.
+
+    One catalog query for all the paths, one thread hop for all the reads; each read
+    takes the file's first bytes and walks the header (pydicom only for odd files).
+    """
+    missing = [r.series_uid for r in rows if not r.sop_class_uid]
+    if not missing:
+        return rows
+    paths = await catalog.first_instance_paths(missing)
+    targets = {uid: root / rel for uid, rel in paths.items()}
+    targets = {uid: t for uid, t in targets.items() if layout.is_inside(root, t)}
+    found = await anyio.to_thread.run_sync(_read_sop_classes, targets)
     if not found:
         return rows
     await catalog.set_sop_classes(found)
     return [replace(r, sop_class_uid=found.get(r.series_uid, r.sop_class_uid)) for r in rows]
 
 
+def _read_sop_classes(targets: Mapping[str, Path]) -> dict[str, str]:
+    found = {}
+    for uid, path in targets.items():
+        if (value := _read_sop_class(path)) is not None:
+            found[uid] = value
+    return found
+
+
 def _read_sop_class(path: Path) -> str | None:
     try:
-        ds = load_pydicom().dcmread(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
-        value = str(ds.get("SOPClassUID", "") or "").strip()
+        with path.open("rb") as f:
+            head = f.read(_HEAD)
+        value = read_sop_class(head)
+        if value is None:  # an unusual header: pydicom decides
+            ds = load_pydicom().dcmread(path, stop_before_pixels=True,
+                                        specific_tags=["SOPClassUID"])
+            value = str(ds.get("SOPClassUID", "") or "").strip()
     except Exception:  # a damaged file is verify's business; the column stays empty
         return None
     return value if layout.UID_RE.fullmatch(value) and len(value) <= 64 else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import random
 
+import pydicom
 import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -18,7 +19,7 @@ from pydicom.uid import (
 )
 
 from mirror.archive.verify import dicom_uids_in
-from mirror.dicomuids import read_uids
+from mirror.dicomuids import read_sop_class, read_uids
 from mirror.errors import VerificationError
 from tests.transfer.conftest import dicom_bytes
 
@@ -100,3 +101,26 @@ def test_hostile_bytes_never_raise_and_never_invent_uids() -> None:
             del data[rng.randrange(132, len(data)):]
         got = read_uids(bytes(data))
         assert got is None or all(set(u) <= set("0123456789.") and u for u in got)
+
+
+@pytest.mark.parametrize("syntax", [ExplicitVRLittleEndian, ImplicitVRLittleEndian])
+def test_reads_the_sop_class_pydicom_reads(syntax: str) -> None:
+    assert read_sop_class(_file(syntax)) == CTImageStorage
+    assert read_sop_class(dicom_bytes(SOP, SERIES, STUDY)) == "1.2.840.10008.5.1.4.1.1.2"
+
+
+@pytest.mark.parametrize("data", [
+    b"", _file(ExplicitVRBigEndian), _file(ExplicitVRLittleEndian)[:140],
+    _file(ExplicitVRLittleEndian).replace(CTImageStorage.encode(), b"1.2.x.0008.5.1.4.1.1.2"),
+])
+def test_sop_class_left_undecided_when_unusual(data: bytes) -> None:
+    assert read_sop_class(data) is None
+
+
+def test_sop_class_absent_is_none() -> None:
+    ds = pydicom.dcmread(io.BytesIO(_file(ExplicitVRLittleEndian)))
+    del ds.SOPClassUID
+    out = io.BytesIO()
+    ds.save_as(out)  # as read: preamble and meta kept, no SOP Class UID
+    assert read_sop_class(out.getvalue()) is None
+    assert read_uids(out.getvalue()) == (SOP, SERIES, STUDY)
