@@ -19,6 +19,8 @@ from types import ModuleType
 import pytest
 
 pytest.importorskip("tcia_utils")
+# the first test also waits for the quick run (and, once per checkout, nbiatoolkit's venv)
+pytestmark = pytest.mark.timeout(900)
 
 REPO = Path(__file__).resolve().parents[1]
 RUNNER = REPO / "benchmarks" / "sidebyside" / "nbiatoolkit_run.py"
