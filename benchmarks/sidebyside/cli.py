@@ -12,7 +12,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sidebyside import datasets, report, suites
+from sidebyside import contenders, datasets, report, suites
 from sidebyside.contenders import REPO
 from sidebyside.measure import ContenderFailed
 
@@ -22,7 +22,8 @@ NEEDED_GB = {"b1": 4, "b2": 4, "b3": 1, "b4": 2, "b5": 1}  # dataset + ZIP cache
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="benchmarks/run.py", description=(
-        "tcia-mirror vs tcia-utils vs a raw-download floor, against the offline simulator"))
+        "tcia-mirror vs tcia-utils vs nbiatoolkit vs a raw-download floor, against the "
+        "offline simulator"))
     p.add_argument("--quick", action="store_true",
                    help="tiny datasets and 1 run (the smoke test's setting)")
     p.add_argument("--runs", type=int, help="runs per contender (default 3, --quick 1)")
@@ -32,6 +33,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=DEFAULT_WORK,
                    help="datasets, catalogs and run folders (default benchmarks/.work)")
     p.add_argument("--json", type=Path, help="also write every sample to this file")
+    p.add_argument("--no-nbiatoolkit", action="store_true",
+                   help="leave nbiatoolkit out (otherwise its venv is made on first use, "
+                        f"from PyPI, under {contenders.NBTK_VENV.parent})")
     args = p.parse_args(argv)
     args.runs = args.runs or (1 if args.quick else 3)
     args.only = [k.strip() for k in args.only.split(",") if k.strip()]
@@ -64,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     work = args.work / ("quick" if args.quick else "full")
     check_disk(args.work, args.only, args.quick)
     sets = datasets.QUICK if args.quick else datasets.FULL
+    if args.no_nbiatoolkit:
+        contenders.SKIPPED[contenders.NBTK] = "left out with --no-nbiatoolkit"
     results = {}
     try:
         for key in args.only:

@@ -1,14 +1,18 @@
-"""The three contenders as commands for a fresh child process, and the check of what they left.
+"""The contenders as commands for a fresh child process, and the check of what they left.
 
 Every contender starts from the collection name only (one listing, then the downloads),
 writes into an empty run directory, and is checked afterwards: a run whose files do not
-add up to the dataset is an error, not a fast result.
+add up to the dataset is an error, not a fast result. nbiatoolkit runs from its own venv
+(its pins would downgrade the project's pydicom, pandas, pyarrow and cryptography), made
+here on first use.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +21,54 @@ from sidebyside.measure import ContenderFailed, Sample, run_measured
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-MIRROR, UTILS, FLOOR = "tcia-mirror", "tcia-utils", "raw floor"
+MIRROR, UTILS, NBTK, FLOOR = "tcia-mirror", "tcia-utils", "nbiatoolkit", "raw floor"
+NBTK_PIN = "nbiatoolkit==1.3.1"
+NBTK_VENV = REPO / "benchmarks" / ".work" / "venv-nbiatoolkit-1.3.1"
+
+
+class Unavailable(RuntimeError):
+    """A contender that cannot run on this machine (the reason is the message)."""
+
+
+#: contender -> why it is left out of this run (``run.py --no-nbiatoolkit``)
+SKIPPED: dict[str, str] = {}
+
+
+def runnable(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """*names* without the contenders that cannot run here, and why each was left out."""
+    left_out = {n: SKIPPED[n] for n in names if n in SKIPPED}
+    if NBTK in names and NBTK not in left_out:
+        try:
+            nbiatoolkit_python()
+        except Unavailable as exc:
+            left_out[NBTK] = str(exc)
+    return [n for n in names if n not in left_out], left_out
+
+
+def nbiatoolkit_python() -> Path:
+    """The venv's python with nbiatoolkit installed; made (about a minute) when missing."""
+    python = NBTK_VENV / "bin" / "python"
+    if python.exists():
+        return python
+    tmp = NBTK_VENV.with_name(f"{NBTK_VENV.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(tmp)], check=True,
+                       capture_output=True, timeout=300)
+        subprocess.run([str(tmp / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                        "--disable-pip-version-check", NBTK_PIN], check=True,
+                       capture_output=True, timeout=900)
+        os.rename(tmp, NBTK_VENV)  # all at once: a half-made venv is never picked up
+    except OSError as exc:
+        if not python.exists():  # else a concurrent maker won the rename: use its venv
+            raise Unavailable(f"could not make {NBTK_VENV}: {exc}") from None
+    except subprocess.SubprocessError as exc:
+        err = getattr(exc, "stderr", b"") or b""
+        raise Unavailable(f"could not install {NBTK_PIN} into {NBTK_VENV}: {exc}; "
+                          f"{err.decode(errors='replace')[-500:]}") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return python
 
 
 def child_env() -> dict[str, str]:
@@ -66,8 +117,10 @@ def run_contender(name: str, run_dir: Path, base_url: str, collection: str) -> S
     log = run_dir / "log.txt"
     if name == MIRROR:
         return mirror_sync(write_config(run_dir, base_url, [collection]), log)
-    script = {UTILS: "tcia_utils_run.py", FLOOR: "raw_floor.py"}[name]
-    cmd = [sys.executable, str(HERE / script), base_url, collection, str(run_dir / "out")]
+    script = {UTILS: "tcia_utils_run.py", NBTK: "nbiatoolkit_run.py",
+              FLOOR: "raw_floor.py"}[name]
+    python = str(nbiatoolkit_python()) if name == NBTK else sys.executable
+    cmd = [python, str(HERE / script), base_url, collection, str(run_dir / "out")]
     return run_measured(cmd, log=log, cwd=run_dir, env=child_env())
 
 

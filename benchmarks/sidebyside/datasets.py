@@ -82,8 +82,9 @@ def totals(sim: SimulatorHandle) -> Totals:
 def warm_zips(sim: SimulatorHandle) -> None:
     """Ask once for every ZIP the contenders will ask for, so no timed run pays for a build.
 
-    tcia-mirror and the floor fetch getImageWithMD5Hash; tcia-utils fetches
-    getImage?NewFileNames=Yes. The simulator caches each variant on disk.
+    tcia-mirror and the floor fetch getImageWithMD5Hash (nbiatoolkit too, on v2: the same
+    ZIP); tcia-utils fetches getImage?NewFileNames=Yes. The simulator caches each variant
+    on disk.
     """
     base = sim.base_url(API)
     urls = []

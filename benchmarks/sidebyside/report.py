@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sidebyside.contenders import FLOOR, MIRROR, UTILS
+from sidebyside.contenders import FLOOR, MIRROR, NBTK, UTILS
 from sidebyside.measure import Sample, median, spread
 from sidebyside.suites import Outcome
 
@@ -76,6 +76,22 @@ def limit_lines(outcome: Outcome) -> str:
             f"(inflate with {outcome.limit['inflater']} + MD5 + UID header read + write, one "
             f"thread, no network, no fsync): **{lim:.2f} CPU s/GB**; tcia-mirror is "
             f"{cpu_per_gb(outcome, MIRROR) / lim:.2f}x the limit.")
+
+
+def contender_lines(outcome: Outcome) -> str:
+    """nbiatoolkit against tcia-mirror (no target: a comparison), and who was left out."""
+    lines = []
+    if NBTK in outcome.samples and MIRROR in outcome.samples:
+        nb, mine = outcome.samples[NBTK], outcome.samples[MIRROR]
+        cpu = _med(nb, lambda s: s.cpu) / _med(mine, lambda s: s.cpu)
+        lines.append(
+            f"{NBTK} time / {MIRROR} time: {_secs(outcome, NBTK) / _secs(outcome, MIRROR):.2f}x,"
+            f" CPU {cpu:.2f}x, peak RSS {_med(nb, lambda s: s.peak_rss) / MB:.0f} MB vs "
+            f"{_med(mine, lambda s: s.peak_rss) / MB:.0f} MB ({NBTK}: v2 endpoints, one pool "
+            f"worker process; its CPU includes the worker, its peak RSS is its largest "
+            f"process).")
+    lines += [f"{name} not run: {why}" for name, why in outcome.left_out.items()]
+    return "".join(f"\n\n{line}" for line in lines)
 
 
 def memory_table(outcome: Outcome) -> str:
@@ -179,6 +195,6 @@ def render(results: dict[str, Outcome]) -> str:
         dicom = f", {outcome.totals.bytes / MB:,.1f} MB of DICOM" if outcome.totals.bytes else ""
         parts.append(f"### {titles[key]}: {outcome.about}, {runs} run(s) each{dicom}"
                      f"\n\n{kinds[key](outcome)}"
-                     f"{limit_lines(outcome)}")
+                     f"{limit_lines(outcome)}{contender_lines(outcome)}")
     parts.append("### Targets\n\n" + verdicts(results))
     return "\n\n".join(parts) + "\n"

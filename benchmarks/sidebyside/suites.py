@@ -25,6 +25,8 @@ class Outcome:
     collections: int = 1
     #: B1: the verifying-mirror limit measured in the same run (verify_limit.py)
     limit: dict[str, float | str] | None = None
+    #: contender -> why it did not run here (e.g. nbiatoolkit's venv could not be made)
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 def say(text: str) -> None:
@@ -34,12 +36,16 @@ def say(text: str) -> None:
 def compare(work: Path, dataset: datasets.Dataset, names: list[str], runs: int,
             *, limit: bool = False) -> Outcome:
     """Every contender *runs* times against one simulator, each run checked on disk."""
+    names, left_out = c.runnable(names)
+    for name, why in left_out.items():
+        say(f"[{dataset.key}] {name} left out: {why}")
     say(f"[{dataset.key}] preparing {dataset.about} (generated once, then reused)")
     with datasets.serve(work, dataset) as sim:
         totals = datasets.totals(sim)
         datasets.warm_zips(sim)
         base, collection = sim.base_url(datasets.API), sim.collections()[0]
-        out = Outcome(dataset.key, dataset.about, totals, {n: [] for n in names})
+        out = Outcome(dataset.key, dataset.about, totals, {n: [] for n in names},
+                      left_out=left_out)
         for k in range(runs):
             for name in names:
                 sim.reset_stats()
@@ -69,15 +75,15 @@ def verify_limit(run_dir: Path, base: str, collection: str) -> dict[str, float |
 
 
 def b1(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:
-    return compare(work, sets["b1"], [c.MIRROR, c.UTILS, c.FLOOR], runs, limit=True)
+    return compare(work, sets["b1"], [c.MIRROR, c.UTILS, c.NBTK, c.FLOOR], runs, limit=True)
 
 
 def b2(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:
-    return compare(work, sets["b2"], [c.MIRROR, c.UTILS], runs)
+    return compare(work, sets["b2"], [c.MIRROR, c.UTILS, c.NBTK], runs)
 
 
 def b3(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:
-    return compare(work, sets["b3"], [c.MIRROR, c.UTILS, c.FLOOR], runs)
+    return compare(work, sets["b3"], [c.MIRROR, c.UTILS, c.NBTK, c.FLOOR], runs)
 
 
 def b4(work: Path, sets: dict[str, datasets.Dataset], runs: int) -> Outcome:

@@ -21,13 +21,13 @@ from mirror.simulator.replies import (
     bad_request,
     server_error,
 )
-from mirror.simulator.tables import V1, V3, V4, series_values
+from mirror.simulator.tables import V1, V2, V3, V4, series_values
 from mirror.simulator.wire import Table
 from mirror.simulator.zips import ZipVariant, dicom_entries
 
 
 def _not_granted(d: str, uid: str) -> Reply:
-    if d == V4:
+    if d in (V2, V4):
         return bad_request(f"The user has not been granted the access to image with given "
                            f"SeriesInstanceUID,{uid}. Please contact System Admin to resolve "
                            f"this issue.")

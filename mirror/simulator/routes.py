@@ -2,7 +2,8 @@
 
 Order per request: count it, draw faults, apply latency/status faults, check the api_key
 (v3), parameters (v4 rejects unknown ones), required parameters, the Bearer token (image
-endpoints with --auth), then run the endpoint and send its reply through the body faults.
+endpoints with --auth; every v2 endpoint, see :mod:`v2`), then run the endpoint and send
+its reply through the body faults.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import replace
 
 from aiohttp import web
 
+from mirror.simulator import v2
 from mirror.simulator.endpoints import Endpoint
 from mirror.simulator.faults import Fault
 from mirror.simulator.images import DIALECTS
@@ -34,7 +36,7 @@ from mirror.simulator.respond import (
     truncated,
 )
 from mirror.simulator.state import SimulatorState
-from mirror.simulator.tables import V3, V4
+from mirror.simulator.tables import V2, V3, V4
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -104,7 +106,7 @@ def _check_auth(sim: SimulatorState, dialect: str, ep: Endpoint, request: web.Re
 async def _answer(sim: SimulatorState, dialect: str, request: web.Request,
                   faults: list[Fault]) -> AnyReply:
     name = request.match_info["name"]
-    ep = DIALECTS[dialect].get(name)
+    ep = (v2.TABLE if dialect == V2 else DIALECTS[dialect]).get(name)
     if ep is None:
         return Reply(404) if dialect == V3 else server_error("HTTP 404 Not Found")
     if request.method not in ep.methods:
@@ -114,8 +116,15 @@ async def _answer(sim: SimulatorState, dialect: str, request: web.Request,
     params = await _params(request)
     if dialect == V3:
         params.pop("api_key", None)
-    problem = (_check_auth(sim, dialect, ep, request, faults)
-               or _check_params(dialect, ep, params))
+    if dialect == V2:
+        checks = [lambda: v2.check_user(sim, ep, request.headers.get("Authorization"), faults),
+                  lambda: _check_params(dialect, ep, params)]
+        if ep.name not in v2.ASKS_BEFORE_PARAMS:
+            checks.reverse()
+        problem = checks[0]() or checks[1]()
+    else:
+        problem = (_check_auth(sim, dialect, ep, request, faults)
+                   or _check_params(dialect, ep, params))
     if problem is not None:
         return problem
     return ep.run(dialect, sim.catalog, params)

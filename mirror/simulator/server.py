@@ -24,8 +24,8 @@ from mirror.simulator.dicomgen import materialize
 from mirror.simulator.faults import Fault, FaultRegistry
 from mirror.simulator.model import DatasetSpec
 from mirror.simulator.state import (
-    PREFIXES,
-    TOKEN_PATH,
+    SERVED,
+    TOKEN_PATHS,
     InstanceTruth,
     SeriesTruth,
     Stats,
@@ -125,10 +125,11 @@ class Simulator:
 
 def make_app(sim: Simulator) -> web.Application:
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    for dialect, prefix in PREFIXES.items():
+    for dialect, prefix in SERVED.items():
         handler = routes.dialect_handler(sim, dialect)
         app.router.add_route("*", prefix + "/{name}", handler)
-    app.router.add_route("*", TOKEN_PATH, routes.token_handler(sim))
+    for path in TOKEN_PATHS:
+        app.router.add_route("*", path, routes.token_handler(sim))
     admin.add_routes(app, sim)
     return app
 

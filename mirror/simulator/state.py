@@ -22,10 +22,17 @@ from mirror.simulator.zips import ZipCache
 
 V3_PREFIX = "/services/v3/TCIA/query"
 V1_PREFIX = "/nbia-api/services/v1"
+V2_PREFIX = "/nbia-api/services/v2"
 V4_PREFIX = "/nbia-api/services/v4"
 TOKEN_PATH = "/nbia-api/oauth/token"
+#: Jersey is mapped at both ``/*`` and ``/services/*`` (keycloak/web.xml), so the token
+#: endpoint also answers under ``services/`` (nbiatoolkit posts there).
+TOKEN_PATHS = (TOKEN_PATH, "/nbia-api/services/oauth/token")
 ADMIN_PREFIX = "/_sim"
+#: The dialects ``mirror simulate`` announces.
 PREFIXES = {"v3": V3_PREFIX, "nbia-v1": V1_PREFIX, "nbia-v4": V4_PREFIX}
+#: Everything served: NBIA v2 (the v1 answers behind a Bearer token) as well.
+SERVED = {**PREFIXES, "nbia-v2": V2_PREFIX}
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from mirror.simulator.catalog import Catalog
 from mirror.simulator.model import Patient, Series, Study
 from mirror.simulator.wire import Long, Stamp, Table
 
-V3, V1, V4 = "v3", "nbia-v1", "nbia-v4"
+V3, V1, V2, V4 = "v3", "nbia-v1", "nbia-v2", "nbia-v4"
 
 
 def stamp(dialect: str, when: date | datetime | None) -> Stamp | None:

@@ -21,7 +21,7 @@ from mirror.simulator import md5tree
 from mirror.simulator.model import DatasetSpec, second_host_spec
 from mirror.simulator.releases import ReleaseSummary
 from mirror.simulator.server import DEFAULT_SPEC, Simulator, serve
-from mirror.simulator.state import PREFIXES, TOKEN_PATH, InstanceTruth, SeriesTruth
+from mirror.simulator.state import SERVED, TOKEN_PATH, InstanceTruth, SeriesTruth
 
 __all__ = ["DatasetSpec", "InstanceTruth", "ReleaseSummary", "SeriesTruth", "SimulatorHandle",
            "second_host_spec", "start_simulator"]
@@ -37,7 +37,7 @@ class SimulatorHandle:
         self.token_url = self.url + TOKEN_PATH
 
     def base_url(self, api: str) -> str:
-        return self.url + PREFIXES[api]
+        return self.url + SERVED[api]
 
     def collections(self) -> list[str]:
         return self.sim.collections()
