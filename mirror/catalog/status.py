@@ -61,18 +61,51 @@ def render(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
         return json.dumps(list(rows), indent=2)
     if not rows:
         return "the catalog has no collections yet; run `tcia-mirror sync`"
-    from rich.console import Console  # only here: JSON and the status page need no rich
+    cells = [[_cell(key, row) for _, key in _COLUMNS] for row in rows]
+    lines = plain_table(cells)
+    if lines is None:
+        lines = rich_table(cells)
+    return "\n".join(lines + _storage_lines(rows))
+
+
+#: The console width the table is laid out for.
+TABLE_WIDTH = 160
+_SIMPLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"["}
+
+
+def plain_table(cells: Sequence[Sequence[str]]) -> list[str] | None:
+    """The lines :func:`rich_table` prints, laid out without rich (a third of the command's
+    start-up), for the usual table: printable ASCII with no markup or emoji code that rich
+    would interpret, narrower than the console. None for anything else."""
+    texts = [[heading for heading, _ in _COLUMNS], *cells]
+    if any(not _SIMPLE.issuperset(text) or text.count(":") > 1
+           for line in texts for text in line):
+        return None
+    widths = [max(len(line[i]) for line in texts) for i in range(len(_COLUMNS))]
+    if sum(widths) + 2 * (len(widths) - 1) > TABLE_WIDTH:
+        return None
+    right = [key not in _TEXT_KEYS for _, key in _COLUMNS]
+    lines = ["  ".join(text.rjust(width) if r else text.ljust(width)
+                       for text, width, r in zip(line, widths, right, strict=True)).rstrip()
+             for line in texts]
+    while not lines[-1]:  # as rich_table strips its output's end
+        lines.pop()
+    return lines
+
+
+def rich_table(cells: Sequence[Sequence[str]]) -> list[str]:
+    """The table as rich lays it out (wrapping long cells to the console width)."""
+    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for heading, key in _COLUMNS:
         table.add_column(heading, justify="left" if key in _TEXT_KEYS else "right")
-    for row in rows:
-        table.add_row(*(_cell(key, row) for _, key in _COLUMNS))
+    for line in cells:
+        table.add_row(*line)
     out = io.StringIO()
-    Console(file=out, width=160, color_system=None, force_terminal=False).print(table)
-    lines = [line.rstrip() for line in out.getvalue().rstrip().splitlines()]
-    return "\n".join(lines + _storage_lines(rows))
+    Console(file=out, width=TABLE_WIDTH, color_system=None, force_terminal=False).print(table)
+    return [line.rstrip() for line in out.getvalue().rstrip().splitlines()]
 
 
 def _storage_lines(rows: Sequence[dict[str, Any]]) -> list[str]:

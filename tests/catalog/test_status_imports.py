@@ -19,10 +19,11 @@ from mirror.catalog import Catalog
 from tests.catalog.test_status import _populate
 
 #: Loaded by a sync or the daemon, never by ``status``: the ORM (through the asyncio
-#: extension), the HTTP client, logging, migrations, the Catalog and its drivers' glue.
+#: extension), the HTTP client, logging, migrations, the Catalog and its drivers' glue;
+#: rich only lays out tables that need it (markup, wide text), not the usual one.
 NOT_FOR_STATUS = ("sqlalchemy.orm", "sqlalchemy.ext.asyncio", "aiohttp", "structlog",
                   "alembic", "aiosqlite", "mirror.catalog.catalog", "mirror.catalog.queue",
-                  "mirror.tcia", "mirror.logs")
+                  "mirror.tcia", "mirror.logs", "rich")
 
 #: Runs the command line in this process, then prints what was imported, as JSON.
 PROBE = """
