@@ -29,10 +29,10 @@ program (``raise ... from exc``), so the CLI only ever sees this tree:
 
 from __future__ import annotations
 
-import asyncio
 import errno as _errno
 import os as _os
 import re
+import sys
 
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/@\s?#]*@")
 
@@ -260,4 +260,8 @@ def most_meaningful(exc: BaseException) -> BaseException:
 
 
 def _is_cancellation(exc: BaseException) -> bool:
-    return isinstance(exc, asyncio.CancelledError | GeneratorExit)
+    # asyncio is looked up, not imported: an asyncio.CancelledError can only exist once
+    # asyncio is loaded, and importing it here would cost `--help` a third of its time
+    asyncio = sys.modules.get("asyncio")
+    return isinstance(exc, GeneratorExit) or (
+        asyncio is not None and isinstance(exc, asyncio.CancelledError))

@@ -1,6 +1,14 @@
-"""The catalog: SQLAlchemy models, migrations and every SQL statement, including the queue."""
+"""The catalog: SQLAlchemy tables, migrations and every SQL statement, including the queue.
 
-from mirror.catalog.catalog import Catalog
+:class:`Catalog` (the async engine and every operation) is imported on first use, so
+that ``tcia-mirror status``, which reads through :mod:`mirror.catalog.status` alone,
+never loads the async stack.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from mirror.catalog.records import (
     ClaimedSeries,
     CollectionInfo,
@@ -9,6 +17,9 @@ from mirror.catalog.records import (
     SeriesRow,
     SeriesSnapshot,
 )
+
+if TYPE_CHECKING:
+    from mirror.catalog.catalog import Catalog
 
 __all__ = [
     "Catalog",
@@ -19,3 +30,11 @@ __all__ = [
     "SeriesRow",
     "SeriesSnapshot",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name == "Catalog":
+        from mirror.catalog.catalog import Catalog
+
+        return Catalog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

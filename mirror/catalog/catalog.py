@@ -8,7 +8,6 @@ from mirror.catalog.discovery import DiscoveryOps
 from mirror.catalog.hashstate import HashOps
 from mirror.catalog.pins import PinOps
 from mirror.catalog.queue import QueueOps
-from mirror.catalog.records import NotInitialised
 from mirror.catalog.reports import FailureAndThroughputOps, ReportOps
 from mirror.catalog.scope import ScopeOps
 
@@ -29,13 +28,10 @@ class Catalog(DiscoveryOps, QueueOps, ReportOps, ScopeOps, FailureAndThroughputO
         and a missing SQLite file is reported rather than created.
         """
         catalog_engine.parse_url(url)
-        path = catalog_engine.sqlite_file(url)
         if upgrade:
             migrate.ensure_sqlite_dir(url)
-        elif path is not None and not path.is_file():
-            raise NotInitialised(
-                f"catalog at {catalog_engine.safe_url(url)} is not initialised; "
-                "run `tcia-mirror db upgrade`")
+        else:
+            migrate.require_sqlite_file(url)
         engine = catalog_engine.create_engine(url)
         try:
             if upgrade:

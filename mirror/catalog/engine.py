@@ -3,29 +3,44 @@
 SQLite gets WAL, a busy timeout and foreign keys on every connection, and write
 transactions start with ``BEGIN IMMEDIATE`` so that a writer waits for the lock up
 front instead of failing half-way when it upgrades a read lock.
+
+:func:`read` serves short read-only commands (``status``) through a plain synchronous
+Core engine: pysqlite for SQLite, the asyncpg dialect driven from one greenlet for
+Postgres. Neither ``sqlalchemy.ext.asyncio`` nor the ORM is imported on that path.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from mirror.errors import CatalogError, ConfigError
+
+if TYPE_CHECKING:  # the asyncio extension pulls in the ORM: imported only to build engines
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+T = TypeVar("T")
 
 #: Seconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT = 60.0
 #: Execution option marking an engine whose transactions write.
 _WRITE = WRITE_OPTION = "mirror_write"
 _DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
+#: Postgres session settings of every catalog connection.
+_PG_SERVER_SETTINGS = {
+    "application_name": "tcia-mirror",
+    # asyncpg prepares every statement; a generic plan made while a table was
+    # small (seq scan) would stay in use after it grew to 200,000 series.
+    "plan_cache_mode": "force_custom_plan",
+}
 
 
 def parse_url(url: str) -> URL:
@@ -58,6 +73,8 @@ def sqlite_file(url: str | URL) -> Path | None:
 
 def create_engine(url: str) -> AsyncEngine:
     """An AsyncEngine for *url*, configured for the catalog's workload."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_async_engine(
@@ -69,12 +86,7 @@ def create_engine(url: str) -> AsyncEngine:
         pool_size=5,
         max_overflow=10,
         pool_pre_ping=True,  # a daemon outlives Postgres restarts
-        connect_args={"server_settings": {
-            "application_name": "tcia-mirror",
-            # asyncpg prepares every statement; a generic plan made while a table was
-            # small (seq scan) would stay in use after it grew to 200,000 series.
-            "plan_cache_mode": "force_custom_plan",
-        }},
+        connect_args={"server_settings": dict(_PG_SERVER_SETTINGS)},
     )
 
 
@@ -99,6 +111,45 @@ def sqlite_thread_engine(url: str) -> Engine | None:
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False})
     _configure_sqlite(engine)
     return engine
+
+
+def read_engine(url: str) -> Engine:
+    """A synchronous engine without a pool, for one short read (see :func:`read`).
+
+    SQLite: pysqlite on the same file, same pragmas. Postgres: the asyncpg dialect of a
+    plain Engine, usable only inside :func:`read`'s greenlet.
+    """
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        engine = sa_create_engine(parsed.set(drivername="sqlite"), poolclass=NullPool,
+                                  connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        _configure_sqlite(engine)
+        return engine
+    return sa_create_engine(parsed, poolclass=NullPool, connect_args={
+        "server_settings": dict(_PG_SERVER_SETTINGS)})
+
+
+async def read(url: str, work: Callable[[Connection], T]) -> T:
+    """Run *work* (plain synchronous Core) in one read transaction on a fresh
+    :func:`read_engine`, errors mapped; the engine is disposed of afterwards.
+
+    On SQLite *work* runs right here (a command's one short read); on Postgres inside a
+    greenlet, which lets the asyncpg dialect await on the running event loop.
+    """
+    engine = read_engine(url)
+
+    def run() -> T:
+        try:
+            with mapped_errors(url), engine.begin() as conn:
+                return work(conn)
+        finally:
+            engine.dispose()
+
+    if engine.dialect.is_async:
+        from sqlalchemy.util.concurrency import greenlet_spawn
+
+        return await greenlet_spawn(run)
+    return run()
 
 
 def _configure_sqlite(sync_engine: Engine) -> None:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from mirror.catalog import engine as catalog_engine
 from mirror.catalog.records import NotInitialised
@@ -20,6 +19,7 @@ from mirror.errors import CatalogError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 def _migrations_dir() -> Path:
     """The checkout's ``migrations/`` (editable install), else the copy shipped in the
@@ -101,9 +101,27 @@ def _current_revision(connection: Connection) -> str | None:
     return rows[0][0] if len(rows) == 1 else None
 
 
+def require_sqlite_file(url: str) -> None:
+    """A SQLite catalog file must exist before a reader connects (which would create it)."""
+    path = catalog_engine.sqlite_file(url)
+    if path is not None and not path.is_file():
+        raise NotInitialised(
+            f"catalog at {catalog_engine.safe_url(url)} is not initialised; "
+            "run `tcia-mirror db upgrade`")
+
+
 async def check_engine(engine: AsyncEngine, url: str) -> None:
     """Raise unless the catalog behind *engine* is at the schema this code expects."""
-    current = await engine_revision(engine, url)
+    check_revision(await engine_revision(engine, url), url)
+
+
+def check_current(connection: Connection, url: str) -> None:
+    """:func:`check_engine` on a synchronous connection (the reads of ``status``)."""
+    check_revision(_current_revision(connection), url)
+
+
+def check_revision(current: str | None, url: str) -> None:
+    """Raise unless *current* is the schema revision this code expects."""
     if current is None:
         raise NotInitialised(
             f"catalog at {catalog_engine.safe_url(url)} is not initialised; "

@@ -2,17 +2,25 @@
 
 Below the table, a line per collection whose series wait for disk space (``storage``,
 ``storage_waiting`` and ``storage_error`` in JSON).
+
+The command reads through :func:`mirror.catalog.engine.read` (a synchronous Core
+engine) rather than a :class:`~mirror.catalog.Catalog`: it answers in a fraction of the
+time a process needs to import the async engine and the ORM. The daemon's status page
+calls :func:`overview` with its open Catalog; both run the same ``read_*`` statements.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from mirror.catalog.catalog import Catalog
+from sqlalchemy.engine import Connection
+
+from mirror.catalog import engine as catalog_engine
+from mirror.catalog import migrate, reports
 
 #: Table columns: (heading, key in a status row).
 _COLUMNS = (
@@ -23,6 +31,7 @@ _COLUMNS = (
     ("last full hash check", "last_hash_check"),
 )
 _TEXT_KEYS = {"collection", "last_poll", "watermark", "last_hash_check"}
+T = TypeVar("T")
 
 
 async def collect(url: str) -> list[dict[str, Any]]:
@@ -31,11 +40,19 @@ async def collect(url: str) -> list[dict[str, Any]]:
     ``series_total`` counts the series upstream still publishes (retired ones are
     counted apart); bytes and instances count every file recorded on disk.
     """
-    catalog = await Catalog.open(url, upgrade=False)
-    try:
-        return await collection_rows(catalog)
-    finally:
-        await catalog.close()
+    return await _read(url, _collection_rows)
+
+
+async def _read(url: str, work: Callable[..., T], *args: object) -> T:
+    """*work* (conn, *args) on the catalog at *url*, checked to be current first."""
+    catalog_engine.parse_url(url)
+    migrate.require_sqlite_file(url)
+
+    def checked(conn: Connection) -> T:
+        migrate.check_current(conn, url)
+        return work(conn, *args)
+
+    return await catalog_engine.read(url, checked)
 
 
 def render(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
@@ -44,18 +61,51 @@ def render(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
         return json.dumps(list(rows), indent=2)
     if not rows:
         return "the catalog has no collections yet; run `tcia-mirror sync`"
-    from rich.console import Console  # only here: JSON and the status page need no rich
+    cells = [[_cell(key, row) for _, key in _COLUMNS] for row in rows]
+    lines = plain_table(cells)
+    if lines is None:
+        lines = rich_table(cells)
+    return "\n".join(lines + _storage_lines(rows))
+
+
+#: The console width the table is laid out for.
+TABLE_WIDTH = 160
+_SIMPLE = frozenset(chr(c) for c in range(0x20, 0x7F)) - {"["}
+
+
+def plain_table(cells: Sequence[Sequence[str]]) -> list[str] | None:
+    """The lines :func:`rich_table` prints, laid out without rich (a third of the command's
+    start-up), for the usual table: printable ASCII with no markup or emoji code that rich
+    would interpret, narrower than the console. None for anything else."""
+    texts = [[heading for heading, _ in _COLUMNS], *cells]
+    if any(not _SIMPLE.issuperset(text) or text.count(":") > 1
+           for line in texts for text in line):
+        return None
+    widths = [max(len(line[i]) for line in texts) for i in range(len(_COLUMNS))]
+    if sum(widths) + 2 * (len(widths) - 1) > TABLE_WIDTH:
+        return None
+    right = [key not in _TEXT_KEYS for _, key in _COLUMNS]
+    lines = ["  ".join(text.rjust(width) if r else text.ljust(width)
+                       for text, width, r in zip(line, widths, right, strict=True)).rstrip()
+             for line in texts]
+    while not lines[-1]:  # as rich_table strips its output's end
+        lines.pop()
+    return lines
+
+
+def rich_table(cells: Sequence[Sequence[str]]) -> list[str]:
+    """The table as rich lays it out (wrapping long cells to the console width)."""
+    from rich.console import Console
     from rich.table import Table
 
     table = Table(box=None, header_style="bold", pad_edge=False)
     for heading, key in _COLUMNS:
         table.add_column(heading, justify="left" if key in _TEXT_KEYS else "right")
-    for row in rows:
-        table.add_row(*(_cell(key, row) for _, key in _COLUMNS))
+    for line in cells:
+        table.add_row(*line)
     out = io.StringIO()
-    Console(file=out, width=160, color_system=None, force_terminal=False).print(table)
-    lines = [line.rstrip() for line in out.getvalue().rstrip().splitlines()]
-    return "\n".join(lines + _storage_lines(rows))
+    Console(file=out, width=TABLE_WIDTH, color_system=None, force_terminal=False).print(table)
+    return [line.rstrip() for line in out.getvalue().rstrip().splitlines()]
 
 
 def _storage_lines(rows: Sequence[dict[str, Any]]) -> list[str]:
@@ -102,24 +152,41 @@ async def overview(catalog: Any, *, now: datetime | None = None,
     ``status --failed --json`` prints; the status page renders all three.
     """
     now = now or datetime.now(UTC)
-    since = now.replace(minute=0, second=0, microsecond=0) - timedelta(
+    since = _since(now)
+    return _overview(now, since, await collection_rows(catalog),
+                     await catalog.failed_series(limit=failed_limit),
+                     await catalog.committed_per_hour(since))
+
+
+def _since(now: datetime) -> datetime:
+    """The first hour of the throughput chart."""
+    return now.replace(minute=0, second=0, microsecond=0) - timedelta(
         hours=THROUGHPUT_HOURS - 1)
+
+
+def _overview(now: datetime, since: datetime, collections: list[dict[str, Any]],
+              failed: list[dict[str, Any]], buckets: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "generated_at": now.isoformat(),
-        "collections": await collection_rows(catalog),
-        "failed": await catalog.failed_series(limit=failed_limit),
+        "collections": collections,
+        "failed": failed,
         "throughput": {"since": since.isoformat(), "hours": THROUGHPUT_HOURS,
-                       "buckets": await catalog.committed_per_hour(since)},
+                       "buckets": buckets},
     }
+
+
+def _read_overview(conn: Connection, failed_limit: int = 1000) -> dict[str, Any]:
+    """:func:`overview` on one synchronous connection."""
+    now = datetime.now(UTC)
+    since = _since(now)
+    return _overview(now, since, _collection_rows(conn),
+                     reports.read_failed_series(conn, failed_limit),
+                     reports.read_committed_per_hour(conn, since))
 
 
 async def collect_overview(url: str) -> dict[str, Any]:
     """:func:`overview` of the catalog at *url*; never migrates."""
-    catalog = await Catalog.open(url, upgrade=False)
-    try:
-        return await overview(catalog)
-    finally:
-        await catalog.close()
+    return await _read(url, _read_overview)
 
 
 def render_failed(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
@@ -137,8 +204,17 @@ def render_failed(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
 
 async def collection_rows(catalog: Any) -> list[dict[str, Any]]:
     """``status --json``'s rows: the catalog's per-collection status plus the last poll's error."""
-    rows = await catalog.collection_status()
-    errors = await catalog.poll_errors()
+    return _with_poll_errors(await catalog.collection_status(), await catalog.poll_errors())
+
+
+def _collection_rows(conn: Connection) -> list[dict[str, Any]]:
+    """:func:`collection_rows` on one synchronous connection."""
+    return _with_poll_errors(reports.read_collection_status(conn),
+                             reports.read_poll_errors(conn))
+
+
+def _with_poll_errors(rows: list[dict[str, Any]], errors: dict[str, str],
+                      ) -> list[dict[str, Any]]:
     for row in rows:
         row.setdefault("last_poll_error",
                        errors.get(row["collection"]) if row.get("last_poll_ok") is False else None)

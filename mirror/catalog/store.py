@@ -12,9 +12,8 @@ from collections.abc import AsyncIterator, Callable, Collection, Iterator, Seque
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -27,14 +26,14 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from mirror.catalog import engine as catalog_engine
 from mirror.catalog import models
 from mirror.domain import Event, sources_of, transition
+
+if TYPE_CHECKING:  # `status` reads through this module's helpers without the async stack
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 T = TypeVar("T")
 #: Rows per step of bulk work (upsert chunk, uid list): bounds memory and statement
@@ -132,6 +131,8 @@ class Store:
         """
         items = list(values)
         if self._postgres:
+            from sqlalchemy.dialects.postgresql import ARRAY
+
             return column == any_(bindparam(None, items, type_=ARRAY(column.type)))
         unpacked = select(literal_column("value")).select_from(
             func.json_each(bindparam(None, json.dumps(items), type_=String())))
@@ -141,6 +142,8 @@ class Store:
         """Like :meth:`_one_of` with a named parameter, for statements built once;
         pass the values through :meth:`_one_of_value`."""
         if self._postgres:
+            from sqlalchemy.dialects.postgresql import ARRAY
+
             return column == any_(bindparam(name, type_=ARRAY(column.type)))
         unpacked = select(literal_column("value")).select_from(
             func.json_each(bindparam(name, type_=String())))
@@ -151,6 +154,8 @@ class Store:
 
     def _insert(self, table: Any) -> Any:
         """The dialect's INSERT, which knows ON CONFLICT."""
+        from sqlalchemy.dialects import postgresql, sqlite  # loaded with the engine anyway
+
         return (postgresql.insert if self._postgres else sqlite.insert)(table)
 
     @asynccontextmanager
@@ -165,6 +170,8 @@ class Store:
         connection; elsewhere it runs on the async engine (``run_sync``).
         """
         if (engine := self._thread_writer) is not None:
+            import anyio.to_thread
+
             return await anyio.to_thread.run_sync(self._in_thread, engine, work)
         async with self._write() as conn:
             return await conn.run_sync(work)

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
 import click
 
 from mirror.errors import UsageError
@@ -192,6 +191,8 @@ def manifest() -> None:
 def manifest_export(config_path: str | None, collections: tuple[str, ...],
                     output: str | None) -> None:
     """Write what the archive holds as a .tcia manifest (NBIA Data Retriever, tcia-utils)."""
+    import anyio.to_thread
+
     from mirror.sync.manifest import format_manifest
     from mirror.sync.manifest_discovery import exported_uids
     from mirror.transfer.commit import write_atomic

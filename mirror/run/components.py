@@ -5,7 +5,6 @@ Sync, daemon, worker and verify all start here; none of them imports another.
 
 from __future__ import annotations
 
-import difflib
 import fcntl
 import os
 import tempfile
@@ -163,6 +162,8 @@ async def resolve_collections(client: TciaClient, names: Sequence[str]) -> list[
     for name in names:
         real = by_fold.get(name.casefold())
         if real is None:
+            import difflib  # only for this message
+
             close = difflib.get_close_matches(name.casefold(), list(by_fold), n=1, cutoff=0.6)
             hint = f"; did you mean {by_fold[close[0]]!r}?" if close else ""
             raise ConfigError(f"sync.collections: the server has no collection "

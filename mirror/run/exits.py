@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import NoReturn, TypeVar
 
-import anyio
 import click
 
 from mirror.errors import Interrupted, MirrorError, most_meaningful, redact
@@ -27,6 +26,8 @@ T = TypeVar("T")
 
 def run(func: Callable[..., Awaitable[T]], *args: object) -> T:
     """Run *func* on the event loop; turn errors into messages and exit codes."""
+    import anyio  # not for --help
+
     try:
         result = anyio.run(_guarded, func, *args)
     except KeyboardInterrupt:
