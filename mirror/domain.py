@@ -22,7 +22,8 @@ from mirror.errors import IllegalTransition, InvalidUid
 JsonObject = dict[str, Any]
 
 #: DICOM UID syntax (PS3.5 §9.1); [0-9] rather than \d so that no non-ASCII digit passes.
-UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
+UID_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")  # no capture: a listing checks 400,000
+_UID_MATCH = UID_RE.fullmatch
 UID_MAX_LEN = 64
 #: Longest safe component in UTF-8 bytes (well below NAME_MAX = 255, leaving room for suffixes).
 MAX_COMPONENT_BYTES = 100
@@ -46,11 +47,14 @@ class Uid(str):
     __slots__ = ()
 
     def __new__(cls, value: object) -> Uid:
-        if isinstance(value, Uid):
+        if type(value) is not str and isinstance(value, Uid):
             return value
-        if not isinstance(value, str) or len(value) > UID_MAX_LEN or not UID_RE.fullmatch(value):
+        if not isinstance(value, str) or len(value) > UID_MAX_LEN or not _UID_MATCH(value):
             raise InvalidUid(f"invalid DICOM UID {shown(value)}")
-        return super().__new__(cls, value)
+        return _new_str(cls, value)
+
+
+_new_str = str.__new__
 
 
 class PathName(str):
