@@ -22,6 +22,7 @@ from mirror.domain import (
     RemoteSeries,
     RemoteStudy,
     Uid,
+    listed_series,
     shown,
     storable,
 )
@@ -74,11 +75,8 @@ def to_series(record: Mapping[str, Any],
 
 def _plain_series(record: dict[str, Any], collection: str | None) -> RemoteSeries | None:
     """:func:`careful_series` of a plain row (:func:`_plain`) whose fields all have the
-    shape listings send (text, ints in range, nothing to report); None for anything
-    else, which takes the careful path. A 200,000-row listing is parsed 4x faster.
-
-    Both UIDs still pass the one validation point, :class:`Uid`.
-    """
+    shape listings send (text, ints in range, nothing to report), 2x faster; None for
+    anything else, which takes the careful path. Both UIDs still pass :class:`Uid`."""
     get = record.get
     if (series_uid := get("SeriesInstanceUID")) is None:
         series_uid = get("Series UID")
@@ -101,31 +99,37 @@ def _plain_series(record: dict[str, Any], collection: str | None) -> RemoteSerie
         file_size = get("File Size")
     if (number := get("SeriesNumber")) is None:
         number = get("Series Number")
-    if (described := get("SeriesDescription")) is None:
-        described = get("Series Description")
-    if (part := get("BodyPartExamined")) is None:
-        part = get("Body Part Examined")
-    modality = get("Modality")
+    described = _either(get, "SeriesDescription", "Series Description")
+    part, modality = _either(get, "BodyPartExamined", "Body Part Examined"), get("Modality")
     if not (_text_or_none(patient, MAX_NAME_CHARS) and _text_or_none(modality)
             and _text_or_none(described) and _text_or_none(part)
             and _int_or_none(image_count, INT32_MAX) and _int_or_none(file_size, INT64_MAX)
             and _int_or_none(number, INT32_MAX)):
         return None
     try:
-        series_uid, study_uid = Uid(series_uid), Uid(study_uid)
+        series_uid, study_uid = Uid(series_uid), _study_uid(study_uid)
     except InvalidUid:
         return None
     if (when := get("TimeStamp")) is None:
         when = get("MaxSubmissionTimestamp")
     if (released := get("DateReleased")) is None:
         released = get("Date Released")
-    return RemoteSeries(
-        series_uid=series_uid, study_uid=study_uid, patient_id=patient or "",
-        collection=name, modality=modality[:64] if modality else None,
-        image_count=image_count, file_size=file_size, timestamp=to_datetime(when),
-        date_released=to_datetime(released), series_number=number,
-        description=described or None, raw=dict(record), problem=None,
-        body_part=part[:64] if part else None)
+    return listed_series(
+        series_uid, study_uid, patient or "", name, modality[:64] if modality else None,
+        image_count, file_size, to_datetime(when), to_datetime(released), number,
+        described or None, dict(record), part[:64] if part else None)
+
+
+def _study_uid(text: str) -> Uid:
+    """``Uid(text)``, the same one again for a row of the study of the row before (a
+    listing is in study order). The same Uid for the same text: safe from any thread."""
+    if text == (last := _LAST_STUDY[0]):
+        return last
+    _LAST_STUDY[0] = uid = Uid(text)
+    return uid
+
+
+_LAST_STUDY = [Uid("0")]
 
 
 def _text_or_none(value: Any, limit: int | None = None) -> bool:
