@@ -22,7 +22,8 @@ from mirror.errors import IllegalTransition, InvalidUid
 JsonObject = dict[str, Any]
 
 #: DICOM UID syntax (PS3.5 §9.1); [0-9] rather than \d so that no non-ASCII digit passes.
-UID_RE = re.compile(r"[0-9]+(\.[0-9]+)*")
+UID_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")  # no capture: a listing checks 400,000
+_UID_MATCH = UID_RE.fullmatch
 UID_MAX_LEN = 64
 #: Longest safe component in UTF-8 bytes (well below NAME_MAX = 255, leaving room for suffixes).
 MAX_COMPONENT_BYTES = 100
@@ -46,11 +47,14 @@ class Uid(str):
     __slots__ = ()
 
     def __new__(cls, value: object) -> Uid:
-        if isinstance(value, Uid):
+        if type(value) is not str and isinstance(value, Uid):
             return value
-        if not isinstance(value, str) or len(value) > UID_MAX_LEN or not UID_RE.fullmatch(value):
+        if not isinstance(value, str) or len(value) > UID_MAX_LEN or not _UID_MATCH(value):
             raise InvalidUid(f"invalid DICOM UID {shown(value)}")
-        return super().__new__(cls, value)
+        return _new_str(cls, value)
+
+
+_new_str = str.__new__
 
 
 class PathName(str):
@@ -218,6 +222,44 @@ class RemoteSeries:
     #: Why this row cannot be fetched (bad StudyInstanceUID, number out of range, ...):
     #: the series is recorded as failed with this reason; None for a usable row.
     problem: str | None = None
+
+
+_SERIES_FIELDS = ("series_uid", "study_uid", "patient_id", "collection", "modality",
+                  "image_count", "file_size", "timestamp", "date_released", "series_number",
+                  "description", "raw", "body_part", "problem")
+assert tuple(RemoteSeries.__dataclass_fields__) == _SERIES_FIELDS, "update listed_series"
+(_set_uid, _set_study, _set_patient, _set_collection, _set_modality, _set_images, _set_size,
+ _set_timestamp, _set_released, _set_number, _set_description, _set_raw, _set_body_part,
+ _set_problem) = (getattr(RemoteSeries, name).__set__ for name in _SERIES_FIELDS)
+
+
+def listed_series(series_uid: Uid, study_uid: Uid, patient_id: str, collection: str,
+                  modality: str | None, image_count: int | None, file_size: int | None,
+                  timestamp: datetime | None, date_released: datetime | None,
+                  series_number: int | None, description: str | None, raw: dict[str, Any],
+                  body_part: str | None) -> RemoteSeries:
+    """``RemoteSeries(...)`` of a usable listing row (no ``problem``), every field given:
+    the same value, made without the frozen ``__init__``'s per-field ``object.__setattr__``
+    (a 200,000-series listing makes 200,000)."""
+    series = _new_object(RemoteSeries)
+    _set_uid(series, series_uid)
+    _set_study(series, study_uid)
+    _set_patient(series, patient_id)
+    _set_collection(series, collection)
+    _set_modality(series, modality)
+    _set_images(series, image_count)
+    _set_size(series, file_size)
+    _set_timestamp(series, timestamp)
+    _set_released(series, date_released)
+    _set_number(series, series_number)
+    _set_description(series, description)
+    _set_raw(series, raw)
+    _set_body_part(series, body_part)
+    _set_problem(series, None)
+    return series
+
+
+_new_object = object.__new__
 
 
 @dataclass(frozen=True, slots=True)

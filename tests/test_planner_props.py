@@ -76,6 +76,9 @@ class ModelCatalog:
         uids = self.rows if series_uids is None else [u for u in series_uids if u in self.rows]
         return {u: replace(self.rows[u]) for u in uids}
 
+    async def active_series(self, collection: str) -> set[str]:
+        return {u for u, row in self.rows.items() if row.state is not SeriesState.RETIRED}
+
     async def upsert_series(self, records: Sequence[RemoteSeries]) -> int:
         new = 0
         for r in records:  # new series are queued; known ones get fresh metadata only

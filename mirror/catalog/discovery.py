@@ -64,12 +64,14 @@ class DiscoveryOps(Store):
         def work(conn: Connection) -> int:  # one transaction, one thread hop on SQLite
             new = 0
             for chunk in chunked(unique):
-                new += self._upsert_chunk(conn, chunk, now)
-                conn.execute(  # a series failed for a bad row is listed well again
-                    update(S).where(self._one_of(S.c.series_uid, [r.series_uid for r in chunk]),
-                                    where, _failed_for_row())
-                    .values(state=queued, attempts=0, next_attempt_at=now,
-                            queue_reason="listing row fixed", last_error=None))
+                failed: list[str] = []
+                new += self._upsert_chunk(conn, chunk, now, failed_before=failed)
+                if failed:  # a series failed for a bad row is listed well again
+                    conn.execute(
+                        update(S).where(self._one_of(S.c.series_uid, failed), where,
+                                        _failed_for_row())
+                        .values(state=queued, attempts=0, next_attempt_at=now,
+                                queue_reason="listing row fixed", last_error=None))
             return new
 
         return await self._run_write(work)
@@ -119,6 +121,18 @@ class DiscoveryOps(Store):
             for chunk in chunked(list(series_uids) if collection_id is not None else []):
                 rows = await conn.execute(by_uid.where(self._one_of(S.c.series_uid, chunk)))
                 out.update((row[0], snap(row)) for row in rows if row[-1] == collection_id)
+        return out
+
+    async def active_series(self, collection: str) -> set[str]:
+        """The uids of *collection*'s series that are not retired (a full listing retires
+        those it no longer lists): what ``series_snapshot`` would say, ~10x cheaper."""
+        query = select(S.c.series_uid).join(C, C.c.id == S.c.collection_id).where(
+            C.c.name == collection, S.c.state != SeriesState.RETIRED)
+        out: set[str] = set()
+        async with self._read() as conn:
+            result = await conn.stream(query.execution_options(yield_per=CHUNK))
+            async for part in result.scalars().partitions():
+                out.update(part)
         return out
 
     async def requeue(
@@ -173,14 +187,16 @@ class DiscoveryOps(Store):
         return ids
 
     def _upsert_chunk(self, conn: Connection, chunk: Sequence[RemoteSeries], now: datetime,
-                      *, failed: bool = False) -> int:
+                      *, failed: bool = False, failed_before: list[str] | None = None) -> int:
+        """Upsert one chunk; returns how many series were new. The uids of the chunk
+        that were already FAILED are added to *failed_before* (only they can be revived)."""
         coll = self._ids_of_collections(conn, {r.collection for r in chunk})
         patient_ids = self._ids_of_patients(
             conn, {(coll[r.collection], r.patient_id) for r in chunk})
         study_ids = self._ids_of_studies(
             conn, {r.study_uid: patient_ids[coll[r.collection], r.patient_id] for r in chunk})
         refs = [(r, coll[r.collection], study_ids[r.study_uid]) for r in chunk]
-        known = self._remote_metadata(conn, [r.series_uid for r in chunk])
+        known = self._remote_metadata(conn, [r.series_uid for r in chunk], failed_before)
         # A re-listing mostly repeats what we have: rewriting identical rows would only
         # cost time and (on Postgres) dead tuples, so only new or changed rows are sent.
         if known:
@@ -190,10 +206,19 @@ class DiscoveryOps(Store):
         series_rows.statement(conn.dialect, "series").run(conn, [writer.row(*r) for r in refs])
         return sum(1 for r in chunk if r.series_uid not in known)
 
-    def _remote_metadata(self, conn: Connection, uids: list[str]) -> dict[str, tuple[Any, ...]]:
-        query = select(S.c.series_uid, *(S.c[c] for c in series_rows.REMOTE_COLUMNS)).where(
+    def _remote_metadata(self, conn: Connection, uids: list[str],
+                         failed: list[str] | None = None) -> dict[str, tuple[Any, ...]]:
+        """uid -> its ``REMOTE_COLUMNS`` for the known ones of *uids*; the FAILED ones
+        are appended to *failed*."""
+        query = select(S.c.series_uid, S.c.state,
+                       *(S.c[c] for c in series_rows.REMOTE_COLUMNS)).where(
             self._one_of(S.c.series_uid, uids))
-        return {row[0]: tuple(row[1:]) for row in conn.execute(query)}
+        known = {}
+        for row in conn.execute(query):
+            known[row[0]] = tuple(row[2:])
+            if failed is not None and row[1] == SeriesState.FAILED:
+                failed.append(row[0])
+        return known
 
     def _ids_of_patients(self, conn: Connection,
                          pairs: set[tuple[int, str]]) -> dict[tuple[int, str], int]:

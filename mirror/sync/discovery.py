@@ -24,7 +24,6 @@ from mirror.domain import (
     RemotePatient,
     RemoteSeries,
     RemoteStudy,
-    SeriesState,
     printable,
 )
 from mirror.errors import MirrorError
@@ -67,6 +66,7 @@ class DiscoveryCatalog(WritableCatalog, HashCatalog, Protocol):
     async def get_collection(self, name: str) -> CollectionInfo | None: ...
     async def series_snapshot(self, collection: str, series_uids: Collection[str] | None = None,
                               ) -> dict[str, SeriesSnapshot]: ...
+    async def active_series(self, collection: str) -> set[str]: ...
     async def hash_state(self, collection: str) -> HashState | None: ...
     async def hash_patient_count(self, collection: str, *, upto: str | None = None) -> int: ...
 
@@ -202,9 +202,7 @@ class _Poll:
                 yield record
 
         plan = await self.record(listing())
-        snapshot = await self.catalog.series_snapshot(self.collection)
-        active = {uid for uid, snap in snapshot.items()
-                  if snap.state is not SeriesState.RETIRED}
+        active = await self.catalog.active_series(self.collection)
         retire = plan_retirements(active, seen,
                                   max_delete_fraction=settings.sync.max_delete_fraction)
         await self.apply.retire(retire.retire)

@@ -2,13 +2,17 @@
 
 Memory stays at about one chunk plus one object: each complete object is decoded with the
 C JSON decoder (``raw_decode``) as soon as its closing brace has arrived, then dropped.
+A :class:`Checkpoint` (how much text was parsed, and its digest) lets a scanner of the
+same body re-requested after a cut-off skip what was parsed, checking it is unchanged.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 #: An object larger than this without completing is not a TCIA row: stop buffering.
@@ -21,18 +25,51 @@ class JsonArrayError(ValueError):
     """The body is not a JSON array of objects."""
 
 
+class ListingChanged(Exception):
+    """A body re-read after a :class:`Checkpoint` does not start with the text parsed
+    before (``shorter``: it ended before that much text)."""
+
+    def __init__(self, *, shorter: bool) -> None:
+        super().__init__("shorter" if shorter else "changed")
+        self.shorter = shorter
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a scanner stood: the text it parsed (length, digest) and the state after it."""
+
+    chars: int
+    digest: bytes
+    state: str
+    count: int
+
+
 class ArrayScanner:
     """Feed bytes with :meth:`feed`, collect finished objects, call :meth:`close` at the end.
 
-    An empty (or all-whitespace) body counts as an empty array, as NBIA sends it.
+    An empty (or all-whitespace) body counts as an empty array, as NBIA sends it. A scanner
+    made *after* a checkpoint of the same body skips the text parsed up to it (raising
+    :class:`ListingChanged` when that text differs) and goes on from there.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, after: Checkpoint | None = None) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8-sig")()
         self._json = json.JSONDecoder()
         self._buf = ""
         self._state = "start"  # start -> item -> sep -> ... -> done
         self.count = 0
+        self._digest = hashlib.sha1(usedforsecurity=False)  # of the text parsed so far
+        self._chars = 0
+        self._after = after
+        self._skip = after.chars if after else 0
+
+    def checkpoint(self) -> Checkpoint:
+        """What a scanner of a re-read of this body needs to go on after the objects
+        returned so far."""
+        if self._skip:
+            assert self._after is not None
+            return self._after
+        return Checkpoint(self._chars, self._digest.digest(), self._state, self.count)
 
     def feed(self, data: bytes) -> list[Any]:
         """Add *data*; return the objects completed by it."""
@@ -40,6 +77,8 @@ class ArrayScanner:
             self._buf += self._decoder.decode(data)
         except UnicodeDecodeError as exc:
             raise JsonArrayError(f"body is not UTF-8: {exc}") from exc
+        if self._skip and not self._skipped():
+            return []
         return list(self._drain(final=False))
 
     def close(self) -> list[Any]:
@@ -48,10 +87,30 @@ class ArrayScanner:
             self._buf += self._decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             raise JsonArrayError(f"body is not UTF-8: {exc}") from exc
+        if self._skip and not self._skipped():
+            raise ListingChanged(shorter=True)
         out = list(self._drain(final=True))
         if self._state not in ("start", "done"):
             raise JsonArrayError(f"body ends inside the array after {self.count} objects")
         return out
+
+    def _skipped(self) -> bool:
+        """Skip (and digest) the text of the checkpoint; True once all of it is skipped."""
+        text, self._buf = self._buf[:self._skip], self._buf[self._skip:]
+        self._consumed(text)
+        self._skip -= len(text)
+        if self._skip:
+            return False
+        after = self._after
+        assert after is not None
+        if self._digest.digest() != after.digest:
+            raise ListingChanged(shorter=False)
+        self._state, self.count = after.state, after.count
+        return True
+
+    def _consumed(self, text: str) -> None:
+        self._chars += len(text)
+        self._digest.update(text.encode("utf-8", "surrogatepass"))
 
     def _drain(self, *, final: bool) -> Iterator[Any]:
         pos, buf = 0, self._buf
@@ -70,6 +129,7 @@ class ArrayScanner:
                 else:
                     pos = self._punctuation(buf, pos)
         finally:
+            self._consumed(buf[:pos])
             self._buf = buf[pos:]
 
     def _punctuation(self, buf: str, pos: int) -> int:

@@ -22,6 +22,7 @@ from mirror.domain import (
     RemoteSeries,
     RemoteStudy,
     Uid,
+    listed_series,
     shown,
     storable,
 )
@@ -65,6 +66,83 @@ def to_series(record: Mapping[str, Any],
     row of another *collection* than the one listed) gives a series with a ``problem``:
     it is recorded as failed, and the rest of the listing goes on.
     """
+    if type(record) is dict and _plain(record):
+        series = _plain_series(record, collection)
+        if series is not None:
+            return series
+    return careful_series(record, collection)
+
+
+def _plain_series(record: dict[str, Any], collection: str | None) -> RemoteSeries | None:
+    """:func:`careful_series` of a plain row (:func:`_plain`) whose fields all have the
+    shape listings send (text, ints in range, nothing to report), 2x faster; None for
+    anything else, which takes the careful path. Both UIDs still pass :class:`Uid`."""
+    get = record.get
+    if (series_uid := get("SeriesInstanceUID")) is None:
+        series_uid = get("Series UID")
+    if (study_uid := get("StudyInstanceUID")) is None:
+        study_uid = get("Study UID")
+    if type(series_uid) is not str or type(study_uid) is not str:
+        return None
+    listed = get("Collection")
+    if listed is not None and type(listed) is not str:
+        return None
+    name = collection or listed or ""
+    if collection and listed and listed.casefold() != collection.casefold():
+        return None  # a problem to report: the careful path words it
+    if len(name) > MAX_NAME_CHARS or (name is collection and _storable(name) != name):
+        return None
+    patient = first(record, "PatientID", "PatientId", "Subject ID")
+    if (image_count := get("ImageCount")) is None:
+        image_count = get("Number of Images")
+    if (file_size := get("FileSize")) is None:
+        file_size = get("File Size")
+    if (number := get("SeriesNumber")) is None:
+        number = get("Series Number")
+    described = _either(get, "SeriesDescription", "Series Description")
+    part, modality = _either(get, "BodyPartExamined", "Body Part Examined"), get("Modality")
+    if not (_text_or_none(patient, MAX_NAME_CHARS) and _text_or_none(modality)
+            and _text_or_none(described) and _text_or_none(part)
+            and _int_or_none(image_count, INT32_MAX) and _int_or_none(file_size, INT64_MAX)
+            and _int_or_none(number, INT32_MAX)):
+        return None
+    try:
+        series_uid, study_uid = Uid(series_uid), _study_uid(study_uid)
+    except InvalidUid:
+        return None
+    if (when := get("TimeStamp")) is None:
+        when = get("MaxSubmissionTimestamp")
+    if (released := get("DateReleased")) is None:
+        released = get("Date Released")
+    return listed_series(
+        series_uid, study_uid, patient or "", name, modality[:64] if modality else None,
+        image_count, file_size, to_datetime(when), to_datetime(released), number,
+        described or None, dict(record), part[:64] if part else None)
+
+
+def _study_uid(text: str) -> Uid:
+    """``Uid(text)``, the same one again for a row of the study of the row before (a
+    listing is in study order). The same Uid for the same text: safe from any thread."""
+    if text == (last := _LAST_STUDY[0]):
+        return last
+    _LAST_STUDY[0] = uid = Uid(text)
+    return uid
+
+
+_LAST_STUDY = [Uid("0")]
+
+
+def _text_or_none(value: Any, limit: int | None = None) -> bool:
+    return value is None or (type(value) is str and (limit is None or len(value) <= limit))
+
+
+def _int_or_none(value: Any, top: int) -> bool:
+    return value is None or (type(value) is int and 0 <= value <= top)
+
+
+def careful_series(record: Mapping[str, Any],
+                   collection: str | None = None) -> RemoteSeries | RejectedRow | None:
+    """:func:`to_series` for any row, field by field (the reference of the fast path)."""
     get = record.get  # the dialects' two spellings of a field: _either(get, v4, v1)
     value = _either(get, "SeriesInstanceUID", "Series UID")
     if value is None:

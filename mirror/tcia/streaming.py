@@ -8,7 +8,6 @@ and a listing too large or too slow in total ends as an error for its collection
 from __future__ import annotations
 
 import inspect
-import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Protocol
 
@@ -19,7 +18,7 @@ from mirror.errors import (
     StorageError,
     TransientApiError,
 )
-from mirror.tcia.jsonstream import ArrayScanner, JsonArrayError
+from mirror.tcia.jsonstream import ArrayScanner, Checkpoint, JsonArrayError, ListingChanged
 from mirror.tcia.parsing import looks_like_html
 from mirror.tcia.transport import Transport
 
@@ -81,69 +80,20 @@ async def download(transport: Transport, label: str, url: str, params: Mapping[s
     raise AssertionError("unreachable: attempts either returns or raises")
 
 
-class _Resume:
-    """Skip what was already yielded when a listing is re-requested after a cut-off.
-
-    The server has no paging, so a retry starts from the first record again. A digest of
-    the records already handed out (constant memory, unlike a set of UIDs) checks that
-    the new response starts with exactly the same records before yielding more.
-    """
-
-    def __init__(self) -> None:
-        self.yielded = 0
-        self._digest = 0
-        self._replay = 0
-        self._replayed = 0
-        self._target = 0  # records to replay (and check) before yielding new ones
-
-    def restart(self) -> None:
-        self._replay = 0
-        self._replayed = 0
-        self._target = self.yielded
-
-    def accept(self, record: Any, label: str) -> bool:
-        """True when *record* is new and should be yielded."""
-        if self._replayed < self._target:
-            self._replay = hash((self._replay, _fingerprint(record)))
-            self._replayed += 1
-            if self._replayed == self._target and self._replay != self._digest:
-                raise TransientApiError(f"{label}: the listing changed while it was "
-                                        f"re-read after a broken connection", endpoint=label)
-            return False
-        self._digest = hash((self._digest, _fingerprint(record)))
-        self.yielded += 1
-        return True
-
-    def check_complete(self, label: str) -> None:
-        """After a re-read body ended: it must have replayed everything yielded before."""
-        if self._replayed < self._target:
-            raise TransientApiError(f"{label}: the listing got shorter while it was "
-                                    f"re-read after a broken connection", endpoint=label)
-
-
-def _fingerprint(record: Any) -> int:
-    """A 64-bit hash of one record, the same for the same record within this process.
-
-    Only compared with a re-read of the same listing by the same process, so Python's
-    own (per-process salted) hash will do: ~10x cheaper than a sorted json.dumps and a
-    cryptographic digest per record (18% of a 200,000-series discovery).
-    """
-    try:
-        return hash(tuple(record.items()))
-    except (TypeError, AttributeError):  # nested lists or objects: rare in listings
-        return hash(json.dumps(record, sort_keys=True, separators=(",", ":"), default=str))
-
-
 async def iter_records(transport: Transport, label: str, url: str,
                        params: Mapping[str, str]) -> AsyncIterator[dict[str, Any]]:
-    """Yield the objects of a JSON array body as they arrive (retries resume in place)."""
-    resume = _Resume()
+    """Yield the objects of a JSON array body as they arrive (retries resume in place).
+
+    The server has no paging, so a retry after a cut-off reads the body from its start
+    again: its scanner skips the text of the records already yielded, checking that it
+    is the same (a digest of the text, constant memory), and yields the rest.
+    """
+    checkpoint: Checkpoint | None = None
     async for attempt in transport.attempts(label):
         with attempt:
-            resume.restart()
             async with transport.response(label, "GET", url, params=params) as resp:
                 status = resp.status
-                scanner = ArrayScanner()
+                scanner = ArrayScanner(after=checkpoint)
                 first = True
                 reader = transport.body(resp, label, listing=True)
                 while chunk := await reader.read():
@@ -151,12 +101,10 @@ async def iter_records(transport: Transport, label: str, url: str,
                         raise _protocol(label, status, "expected JSON, got an HTML/XML page")
                     first = first and not chunk.strip()
                     for record in _feed(scanner, chunk, label, status):
-                        if resume.accept(record, label):
-                            yield record
-                for record in _feed(scanner, None, label, status):
-                    if resume.accept(record, label):
                         yield record
-            resume.check_complete(label)
+                    checkpoint = scanner.checkpoint()
+                for record in _feed(scanner, None, label, status):
+                    yield record
             return
 
 
@@ -164,6 +112,10 @@ def _feed(scanner: ArrayScanner, chunk: bytes | None, label: str,
           status: int) -> list[Any]:
     try:
         records = scanner.feed(chunk) if chunk is not None else scanner.close()
+    except ListingChanged as exc:
+        what = "got shorter" if exc.shorter else "changed"
+        raise TransientApiError(f"{label}: the listing {what} while it was re-read after "
+                                f"a broken connection", endpoint=label) from exc
     except JsonArrayError as exc:
         raise _protocol(label, status, f"malformed JSON body: {exc}") from exc
     for record in records:

@@ -5,7 +5,13 @@ import random
 
 import pytest
 
-from mirror.tcia.jsonstream import MAX_OBJECT_CHARS, ArrayScanner, JsonArrayError, parse_array
+from mirror.tcia.jsonstream import (
+    MAX_OBJECT_CHARS,
+    ArrayScanner,
+    JsonArrayError,
+    ListingChanged,
+    parse_array,
+)
 
 RECORDS = [
     {"SeriesInstanceUID": "1.2.3", "LicenseURI": "http://x/y", "ImageCount": 3,
@@ -85,3 +91,28 @@ def test_runaway_object_stops_buffering() -> None:
     with pytest.raises(JsonArrayError, match="malformed"):
         for _ in range(MAX_OBJECT_CHARS // (1 << 20) + 2):
             scanner.feed(b"x" * (1 << 20))
+
+
+def test_a_rescan_after_any_checkpoint_gives_exactly_the_rest() -> None:
+    body = jettison(RECORDS * 3)
+    for cut in range(len(body) + 1):
+        first = ArrayScanner()
+        before = first.feed(body[:cut])
+        again = ArrayScanner(after=first.checkpoint())
+        rest = [*again.feed(body[:cut // 2]), *again.feed(body[cut // 2:]), *again.close()]
+        assert before + rest == RECORDS * 3, cut
+
+
+def test_a_rescan_of_a_changed_or_shorter_body_is_refused() -> None:
+    body = jettison(RECORDS * 3)
+    first = ArrayScanner()
+    assert first.feed(body[:len(body) // 2])
+    changed = jettison(RECORDS[::-1] * 3)
+    with pytest.raises(ListingChanged) as info:
+        ArrayScanner(after=first.checkpoint()).feed(changed)
+    assert not info.value.shorter
+    shorter = ArrayScanner(after=first.checkpoint())
+    assert shorter.feed(body[:len(body) // 4]) == []
+    with pytest.raises(ListingChanged) as info:
+        shorter.close()
+    assert info.value.shorter

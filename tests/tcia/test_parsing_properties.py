@@ -6,6 +6,7 @@ another exception; and no value that parses ever leads to a path outside the roo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,33 @@ def test_any_body_decodes_to_records_or_protocol_error(body: bytes, ctype: str) 
         assert "\x1b" not in str(exc)  # a snippet of the body is escaped
         return
     assert all(isinstance(r, dict) for r in records)
+
+
+def _fields(parsed: object) -> object:
+    """Everything a parsed row holds, ``raw`` and the UIDs' type included."""
+    if not isinstance(parsed, RemoteSeries):
+        return parsed
+    return (dataclasses.astuple(parsed), parsed.raw, type(parsed.series_uid),
+            type(parsed.study_uid))
+
+
+#: Rows of the shape NBIA sends (the fast path's), with any field replaced by anything.
+listing_like_rows = st.builds(lambda row, replaced: {**row, **replaced}, st.fixed_dictionaries(
+    {"SeriesInstanceUID": st.sampled_from(["1.2.3", "1.2.840.1"]),
+     "StudyInstanceUID": st.sampled_from(["1.2", "1.2.840.2"]),
+     "Collection": st.sampled_from(["C", "c", "OTHER", ""]),
+     "PatientID": st.sampled_from(["P1", "", "x" * 257]),
+     "Modality": st.sampled_from(["CT", "", "M" * 70]), "ImageCount": st.just(105),
+     "FileSize": st.just(54_000_000), "SeriesNumber": st.just(3),
+     "MaxSubmissionTimestamp": st.just("03-15-2010"), "DateReleased": st.just("03-15-2010"),
+     "SeriesDescription": st.just("0,OPA,GE"), "BodyPartExamined": st.just("CHEST")}),
+    st.dictionaries(st.sampled_from(FIELDS), values, max_size=2))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(record=st.one_of(rows, near_valid_rows, listing_like_rows),
+       collection=st.one_of(st.none(), st.sampled_from(["C", "c", "OTHER", "", "a\x00b"])))
+def test_fast_path_parses_exactly_as_the_careful_one(record: dict[str, Any],
+                                                     collection: str | None) -> None:
+    assert (_fields(listing_rows.to_series(record, collection))
+            == _fields(listing_rows.careful_series(record, collection)))
