@@ -2,6 +2,13 @@
 
 import os
 
+from hypothesis import settings
+
+# Property tests are the same on every run and machine: derandomized, no example database
+# carried between runs, and no per-example deadline (a loaded CI machine is not a failure).
+settings.register_profile("suite", derandomize=True, database=None, deadline=None)
+settings.load_profile("suite")
+
 # Settings must come from each test's own config, never from the developer's shell.
 for _name in [n for n in os.environ if n.startswith("TCIA_MIRROR_")]:
     del os.environ[_name]
