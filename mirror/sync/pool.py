@@ -19,10 +19,12 @@ daemon retries it with backoff for as long as it takes; a one-shot run gives up 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -36,6 +38,7 @@ from mirror.catalog.records import ClaimedSeries
 from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
 from mirror.domain import SeriesState
+from mirror.errors import MirrorError
 from mirror.retry import RetryPolicy
 from mirror.sync import job
 from mirror.sync.job import JobContext
@@ -151,6 +154,8 @@ class Pool:
         self._stopping = anyio.Event()
         self._changed = anyio.Event()
         self._job: JobContext | None = None
+        #: claimed, leased, not started yet (also in ``in_flight``, for the heartbeat)
+        self._ahead: deque[ClaimedSeries] = deque()
 
     @property
     def collections(self) -> Sequence[str] | Scope | None:
@@ -200,25 +205,42 @@ class Pool:
         return len(dead)
 
     async def _claim_loop(self, work: TaskGroup, until_idle: bool) -> None:
-        """Claim as many series as there are free workers, in one statement, and start them.
+        """Start claimed series on free workers; claim (one statement) a batch ahead: a
+        claim per finished series cost small series as much as their commit. Series
+        claimed ahead are leased and heartbeated like running ones, given back at the end."""
+        try:
+            await self._claim_and_start(work, until_idle)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await self._release_ahead()
 
-        Capacity is known before claiming (never lease what cannot run now), and one
-        claim per batch instead of per series keeps the catalog cost of small series low.
-        """
-        lease = self.settings.sync.lease
+    async def _claim_and_start(self, work: TaskGroup, until_idle: bool) -> None:
+        lease, workers = self.settings.sync.lease, self.settings.sync.workers
         while not self._stopping.is_set():
-            free = self.settings.sync.workers - len(self.in_flight)
+            free = workers - (len(self.in_flight) - len(self._ahead))
             if free > 0:
-                claimed = await self.catalog.claim(self.owner, free, lease_seconds=lease,
-                                                   collections=self.collections)
-                for item in claimed:
-                    self.in_flight[item.series_uid] = item
-                    work.start_soon(self._process, item)
-                if claimed:
+                if not self._ahead:
+                    claimed = await self.catalog.claim(self.owner, free + workers,
+                                                       lease_seconds=lease,
+                                                       collections=self.collections)
+                    for item in claimed:
+                        self.in_flight[item.series_uid] = item
+                    self._ahead.extend(claimed)
+                if self._ahead:
+                    for _ in range(min(free, len(self._ahead))):
+                        work.start_soon(self._process, self._ahead.popleft())
                     continue
                 if until_idle and not self.in_flight and await self._idle_for_good():
                     return
             await self._wait_for_work(nothing_due=free > 0)
+
+    async def _release_ahead(self) -> None:
+        """Give back the series claimed ahead that never started (the attempt not counted)."""
+        while self._ahead:
+            item = self._ahead.popleft()
+            self.in_flight.pop(item.series_uid, None)
+            with contextlib.suppress(MirrorError):  # lost meanwhile: not ours to give
+                await self.catalog.release(item.series_uid, self.owner)
 
     async def _idle_for_good(self) -> bool:
         """Nothing pending, or everything queued is due beyond the horizon (then deferred)."""

@@ -100,8 +100,14 @@ def _fsync_all(paths: Sequence[tuple[str, bool]]) -> list[OSError | None]:
     """
     if len(paths) <= 1:
         return [_fsync_path(p) for p in paths]
-    with ThreadPoolExecutor(max_workers=min(FSYNC_THREADS, len(paths))) as pool:
-        return list(pool.map(_fsync_path, paths))
+    return list(_fsync_pool().map(_fsync_path, paths))
+
+
+@functools.cache
+def _fsync_pool() -> ThreadPoolExecutor:
+    """One pool for the process: starting threads per batch cost more than the fsyncs'
+    own CPU (its threads start when first needed and wait idle between batches)."""
+    return ThreadPoolExecutor(max_workers=FSYNC_THREADS, thread_name_prefix="fsync")
 
 
 def _fsync_path(item: tuple[str, bool]) -> OSError | None:
