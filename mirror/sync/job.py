@@ -58,11 +58,14 @@ class JobContext:
     owner: str
     policy: RetryPolicy
     progress: ProgressDisplay | None = None
+    #: told (series UID) when a series' download is over: its worker may start the next
+    downloaded: Callable[[str], None] | None = None
     #: the file-system steps before a download, of all the jobs of a run, batched
-    prepares: ThreadBatch[tuple[Path, Path, bool]] = field(
+    prepares: ThreadBatch[threadbatch.Call[tuple[Path, Path, bool]],
+                          tuple[Path, Path, bool]] = field(
         default_factory=lambda: ThreadBatch(threadbatch.calls))
     #: extract-verify-commit of downloaded ZIPs, batched (their fsyncs go together)
-    commits: ThreadBatch[seriesdir.ZipCommitted] = field(init=False)
+    commits: ThreadBatch[seriesdir.ZipCommit, seriesdir.ZipCommitted] = field(init=False)
     #: collection -> the LICENSE text stored this run
     licenses: dict[str, str] = field(default_factory=dict)
 
@@ -74,10 +77,11 @@ class JobContext:
     @classmethod
     def from_settings(cls, settings: Settings, *, catalog: JobCatalog, client: SeriesSource,
                       owner: str, policy: RetryPolicy,
-                      progress: ProgressDisplay | None = None) -> JobContext:
+                      progress: ProgressDisplay | None = None,
+                      downloaded: Callable[[str], None] | None = None) -> JobContext:
         return cls(root=Path(settings.archive.root), layout=settings.archive.layout,
                    verify_md5=settings.sync.verify == "md5", catalog=catalog, client=client,
-                   owner=owner, policy=policy, progress=progress)
+                   owner=owner, policy=policy, progress=progress, downloaded=downloaded)
 
 
 async def process_series(ctx: JobContext, item: ClaimedSeries) -> Outcome:
@@ -221,6 +225,8 @@ async def _full(ctx: JobContext, item: ClaimedSeries, final: Path,
                                         progress=_progress(ctx, item))
     finally:
         sink.close()
+        if ctx.downloaded is not None:
+            ctx.downloaded(item.series_uid)
     files = staging / "files"
     expected = transfer.ExpectedSeries(
         series_uid=item.series_uid, study_uid=item.study_uid, image_count=item.image_count,

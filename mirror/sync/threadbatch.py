@@ -15,39 +15,42 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import anyio
 
+Q = TypeVar("Q")
 R = TypeVar("R")
 #: Runs a batch of requests in a worker thread; one result or exception per request.
-BatchFn = Callable[[Sequence[Any]], Sequence[Any]]
+BatchFn = Callable[[Sequence[Q]], Sequence[R | Exception]]
+#: A plain call for :func:`calls`: the function and its arguments.
+Call = tuple[Callable[..., R], tuple[object, ...]]
 
 
 @dataclass(slots=True, eq=False)
-class _Slot:
-    request: Any
+class _Slot(Generic[Q, R]):
+    request: Q
     taken: bool = False
     done: bool = False
-    result: Any = None
+    result: R | None = None
     error: BaseException | None = None
 
 
 @dataclass(eq=False)
-class ThreadBatch(Generic[R]):
+class ThreadBatch(Generic[Q, R]):
     """Submit requests; each batch goes to a worker thread as one call of *run_batch*.
 
     *run_batch* gets the requests in submission order and returns, for each, its result
     or the exception it raised (which :meth:`submit` raises in that job only).
     """
 
-    run_batch: BatchFn
-    _pending: list[_Slot] = field(default_factory=list)
+    run_batch: BatchFn[Q, R]
+    _pending: list[_Slot[Q, R]] = field(default_factory=list)
     _busy: bool = False
     _finished: anyio.Event | None = None
 
-    async def submit(self, request: Any) -> R:
-        slot = _Slot(request)
+    async def submit(self, request: Q) -> R:
+        slot: _Slot[Q, R] = _Slot(request)
         self._pending.append(slot)
         while not slot.done:
             if not self._busy:
@@ -71,7 +74,7 @@ class ThreadBatch(Generic[R]):
                 raise
         if slot.error is not None:
             raise slot.error
-        return slot.result  # type: ignore[no-any-return]
+        return slot.result  # type: ignore[return-value] # set with done, unless error
 
     async def _wait_round(self) -> None:
         if self._busy and self._finished is not None:
@@ -99,7 +102,8 @@ class ThreadBatch(Generic[R]):
             slot.done, slot.result, slot.error = True, result, error
 
 
-def _run(run_batch: BatchFn, batch: list[_Slot]) -> list[tuple[Any, BaseException | None]]:
+def _run(run_batch: BatchFn[Q, R],
+         batch: list[_Slot[Q, R]]) -> list[tuple[R | None, BaseException | None]]:
     requests = [s.request for s in batch]
     try:
         got = list(run_batch(requests))
@@ -108,9 +112,9 @@ def _run(run_batch: BatchFn, batch: list[_Slot]) -> list[tuple[Any, BaseExceptio
     return [(None, r) if isinstance(r, BaseException) else (r, None) for r in got]
 
 
-def calls(requests: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
+def calls(requests: Sequence[Call[R]]) -> list[R | Exception]:
     """A batch function for plain calls: each request is ``(fn, args)``."""
-    out: list[Any] = []
+    out: list[R | Exception] = []
     for fn, args in requests:
         try:
             out.append(fn(*args))

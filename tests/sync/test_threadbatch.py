@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import anyio
 import pytest
 
-from mirror.sync.threadbatch import ThreadBatch, calls
+from mirror.sync.threadbatch import Call, ThreadBatch, calls
 
 pytestmark = pytest.mark.anyio
 
@@ -27,7 +27,7 @@ async def test_concurrent_calls_share_hops_and_keep_their_own_outcomes() -> None
         batches.append(list(batch))
         return [ValueError(n) if n % 3 == 0 else n * 10 for n in batch]
 
-    hops: ThreadBatch[int] = ThreadBatch(run)
+    hops: ThreadBatch[int, int] = ThreadBatch(run)
     got: dict[int, object] = {}
 
     async def one(n: int) -> None:
@@ -57,7 +57,7 @@ async def test_a_cancelled_caller_whose_call_runs_waits_for_it() -> None:
         done.append(name)
         return name
 
-    hops: ThreadBatch[str] = ThreadBatch(calls)
+    hops: ThreadBatch[Call[str], str] = ThreadBatch(calls)
     with anyio.CancelScope() as scope:
         async with anyio.create_task_group() as tg:
             tg.start_soon(hops.submit, (slow, ("a",)))
@@ -76,7 +76,7 @@ async def test_a_caller_cancelled_before_its_hop_is_withdrawn() -> None:
         release.wait(5)
         ran.append(name)
 
-    hops: ThreadBatch[None] = ThreadBatch(calls)
+    hops: ThreadBatch[Call[None], None] = ThreadBatch(calls)
     async with anyio.create_task_group() as tg:
         tg.start_soon(hops.submit, (step, ("first",)))
         await anyio.wait_all_tasks_blocked()
