@@ -73,3 +73,30 @@ def test_write_atomic_replaces_whole_and_leaves_no_temp(tmp_path: Path) -> None:
     target.write_bytes(b"old")
     write_atomic(target, b"new", tmp_dir=staging)
     assert target.read_bytes() == b"new" and list(staging.iterdir()) == []
+
+
+def test_sop_class_names_are_pydicoms_without_importing_it() -> None:
+    import subprocess
+    import sys
+
+    from pydicom._uid_dict import UID_dictionary
+    from pydicom.uid import UID
+
+    from mirror.sync.metadata_csv import sop_class_name
+
+    for uid in UID_dictionary:
+        name = UID(uid).name
+        assert sop_class_name(uid) == ("" if name == uid else name)
+    assert sop_class_name("1.2.3.4") == "" and sop_class_name(None) == ""
+    code = ("import sys; from mirror.sync.metadata_csv import sop_class_name as n; "
+            "print(n('1.2.840.10008.5.1.4.1.1.2'), 'pydicom' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split() == ["CT", "Image", "Storage", "False"]
+
+
+def test_a_row_takes_a_sop_class_read_from_disk_when_the_catalog_has_none() -> None:
+    values = dict(zip(COLUMNS, row(_series(sop_class_uid=None), "1.2.840.10008.5.1.4.1.1.2"),
+                      strict=True))
+    assert (values["SOP Class UID"], values["SOP Class Name"]) == (
+        "1.2.840.10008.5.1.4.1.1.2", "CT Image Storage")

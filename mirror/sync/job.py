@@ -20,7 +20,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -34,9 +34,10 @@ from mirror.config.settings import Settings
 from mirror.domain import InstanceRecord, Uid, printable
 from mirror.errors import ApiError, MirrorError, VerificationError
 from mirror.retry import RetryPolicy
-from mirror.sync import hashcheck, seriesdir
+from mirror.sync import hashcheck, seriesdir, threadbatch
 from mirror.sync.outcome import FetchMode, Outcome
 from mirror.sync.ports import JobCatalog, ProgressDisplay, SeriesSource
+from mirror.sync.threadbatch import ThreadBatch
 from mirror.transfer import ExtractedInstance
 
 #: Repair instance by instance only while at most this share of the series is missing.
@@ -57,14 +58,30 @@ class JobContext:
     owner: str
     policy: RetryPolicy
     progress: ProgressDisplay | None = None
+    #: told (series UID) when a series' download is over: its worker may start the next
+    downloaded: Callable[[str], None] | None = None
+    #: the file-system steps before a download, of all the jobs of a run, batched
+    prepares: ThreadBatch[threadbatch.Call[tuple[Path, Path, bool]],
+                          tuple[Path, Path, bool]] = field(
+        default_factory=lambda: ThreadBatch(threadbatch.calls))
+    #: extract-verify-commit of downloaded ZIPs, batched (their fsyncs go together)
+    commits: ThreadBatch[seriesdir.ZipCommit, seriesdir.ZipCommitted] = field(init=False)
+    #: collection -> the LICENSE text stored this run
+    licenses: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        licenses = self.licenses
+        object.__setattr__(self, "commits", ThreadBatch(
+            lambda batch: seriesdir.commit_zips(batch, licenses)))
 
     @classmethod
     def from_settings(cls, settings: Settings, *, catalog: JobCatalog, client: SeriesSource,
                       owner: str, policy: RetryPolicy,
-                      progress: ProgressDisplay | None = None) -> JobContext:
+                      progress: ProgressDisplay | None = None,
+                      downloaded: Callable[[str], None] | None = None) -> JobContext:
         return cls(root=Path(settings.archive.root), layout=settings.archive.layout,
                    verify_md5=settings.sync.verify == "md5", catalog=catalog, client=client,
-                   owner=owner, policy=policy, progress=progress)
+                   owner=owner, policy=policy, progress=progress, downloaded=downloaded)
 
 
 async def process_series(ctx: JobContext, item: ClaimedSeries) -> Outcome:
@@ -78,8 +95,8 @@ async def process_series(ctx: JobContext, item: ClaimedSeries) -> Outcome:
     staging: Path | None = None
     try:
         # one thread hop for all the file-system work before the download
-        staging_dir, final, on_disk = await anyio.to_thread.run_sync(
-            seriesdir.prepare, root, ctx.layout, item)
+        staging_dir, final, on_disk = await ctx.prepares.submit(
+            (seriesdir.prepare, (root, ctx.layout, item)))
         staging = staging_dir
         mode, instances = await _fetch(ctx, item, final, staging_dir, on_disk)
         if mode == "full":
@@ -208,12 +225,14 @@ async def _full(ctx: JobContext, item: ClaimedSeries, final: Path,
                                         progress=_progress(ctx, item))
     finally:
         sink.close()
+        if ctx.downloaded is not None:
+            ctx.downloaded(item.series_uid)
     files = staging / "files"
     expected = transfer.ExpectedSeries(
         series_uid=item.series_uid, study_uid=item.study_uid, image_count=item.image_count,
         file_size=item.file_size, md5_source=md5)
-    return await anyio.to_thread.run_sync(seriesdir.extract_and_commit, zip_path, files,
-                                          final, staging, expected, ctx.root, item.collection)
+    return await ctx.commits.submit(seriesdir.ZipCommit(
+        zip_path, files, final, staging, expected, ctx.root, item.collection))
 
 
 async def _repair(ctx: JobContext, item: ClaimedSeries, final: Path, staging: Path,

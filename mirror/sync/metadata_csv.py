@@ -9,9 +9,11 @@ rename) so a reader never sees half a file.
 from __future__ import annotations
 
 import csv
+import functools
+import importlib.util
 import io
+import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC
 from pathlib import Path
 from typing import Protocol
@@ -54,14 +56,46 @@ def decimal_size(n: int | None) -> str:
 
 
 def sop_class_name(uid: str | None) -> str:
+    """pydicom's name for a SOP Class UID ("" when it has none), without importing pydicom.
+
+    Importing pydicom (and numpy with it) cost a one-shot sync more CPU than writing
+    metadata.csv; its UID table is a plain data module, read alone. Should that module
+    move in some pydicom release, pydicom itself answers.
+    """
     if not uid:
         return ""
-    name = load_pydicom().uid.UID(uid).name  # pydicom loads only when a file is written
+    table = _uid_names()
+    if table is not None:
+        entry = table.get(uid)
+        return entry[0] if entry and entry[0] != uid else ""
+    name = load_pydicom().uid.UID(uid).name
     return "" if name == uid else name
 
 
-def row(series: SeriesRow) -> tuple[str, ...]:
-    """One metadata.csv row for a committed series (pure)."""
+@functools.cache
+def _uid_names() -> dict[str, tuple[str, ...]] | None:
+    """pydicom's ``UID_dictionary`` (pydicom/_uid_dict.py), loaded without the package."""
+    try:
+        spec = importlib.util.find_spec("pydicom")  # a top-level lookup imports nothing
+        where = spec.submodule_search_locations if spec else None
+        if not where:
+            return None
+        path = Path(next(iter(where))) / "_uid_dict.py"
+        data = importlib.util.spec_from_file_location("_mirror_pydicom_uid_dict", path)
+        if data is None or data.loader is None or not path.is_file():
+            return None
+        module = importlib.util.module_from_spec(data)
+        data.loader.exec_module(module)
+        table = module.UID_dictionary
+    except Exception:  # any surprise: pydicom proper answers instead
+        return None
+    return table if isinstance(table, dict) else None
+
+
+def row(series: SeriesRow, sop_class_uid: str | None = None) -> tuple[str, ...]:
+    """One metadata.csv row for a committed series (pure); *sop_class_uid* stands in
+    for the series' own when the catalog had none."""
+    sop_class = series.sop_class_uid or sop_class_uid
     extras = listing_extras(series.raw or {})
     when = series.verified_at
     stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] if when else ""
@@ -74,7 +108,7 @@ def row(series: SeriesRow) -> tuple[str, ...]:
         extras.study_description or "",
         extras.study_date.strftime("%m-%d-%Y") if extras.study_date else "",
         series.description or "", extras.manufacturer or "", series.modality or "",
-        sop_class_name(series.sop_class_uid), series.sop_class_uid or "",
+        sop_class_name(sop_class), sop_class or "",
         "" if count is None else str(count),
         decimal_size(series.local_bytes if series.local_bytes is not None
                      else series.file_size),
@@ -127,9 +161,9 @@ async def write_collection(catalog: SeriesSource, root: Path, collection: str) -
     """Write one collection's metadata.csv from the catalog's DONE series."""
     rows = [r async for r in catalog.iter_series(states=[SeriesState.DONE],
                                                  collections=[collection])]
-    rows = await _with_sop_classes(catalog, root, rows)
+    found = await _missing_sop_classes(catalog, root, rows)
     rows.sort(key=lambda r: (r.patient_id, r.study_uid, r.series_uid))
-    data = render(row(r) for r in rows)
+    data = render(row(r, found.get(r.series_uid)) for r in rows)
     path = collection_path(root, collection)
     # the temporary file lives in <root>/.staging like every other: nothing partial is
     # ever visible in the archive proper
@@ -140,37 +174,40 @@ async def write_collection(catalog: SeriesSource, root: Path, collection: str) -
     return path
 
 
-async def _with_sop_classes(catalog: SeriesSource, root: Path,
-                            rows: list[SeriesRow]) -> list[SeriesRow]:
-    """Fill in SOP Class UIDs the catalog lacks from one stored file of each series, once.
+async def _missing_sop_classes(catalog: SeriesSource, root: Path,
+                               rows: list[SeriesRow]) -> dict[str, str]:
+    """Series UID -> SOP Class UID for the series the catalog has none for, read from
+    one stored file of each and recorded in the catalog, once.
 
     One catalog query for all the paths, one thread hop for all the reads; each read
     takes the file's first bytes and walks the header (pydicom only for odd files).
     """
     missing = [r.series_uid for r in rows if not r.sop_class_uid]
     if not missing:
-        return rows
+        return {}
     paths = await catalog.first_instance_paths(missing)
-    targets = {uid: root / rel for uid, rel in paths.items()}
-    targets = {uid: t for uid, t in targets.items() if layout.is_inside(root, t)}
-    found = await anyio.to_thread.run_sync(_read_sop_classes, targets)
-    if not found:
-        return rows
-    await catalog.set_sop_classes(found)
-    return [replace(r, sop_class_uid=found.get(r.series_uid, r.sop_class_uid)) for r in rows]
+    found = await anyio.to_thread.run_sync(_read_sop_classes, root, paths)
+    if found:
+        await catalog.set_sop_classes(found)
+    return found
 
 
-def _read_sop_classes(targets: Mapping[str, Path]) -> dict[str, str]:
+def _read_sop_classes(root: Path, paths: Mapping[str, str]) -> dict[str, str]:
+    """SOP Class UIDs read from the files at *paths* (relative to *root*, never outside)."""
     found = {}
-    for uid, path in targets.items():
+    base = os.fspath(root)
+    for uid, rel in paths.items():
+        path = os.path.join(base, rel)
+        if not layout.is_inside(root, path):  # type: ignore[arg-type] # str is fine
+            continue  # a catalog path leading out of the archive is never read
         if (value := _read_sop_class(path)) is not None:
             found[uid] = value
     return found
 
 
-def _read_sop_class(path: Path) -> str | None:
+def _read_sop_class(path: str) -> str | None:
     try:
-        with path.open("rb") as f:
+        with open(path, "rb") as f:
             head = f.read(_HEAD)
         value = read_sop_class(head)
         if value is None:  # an unusual header: pydicom decides

@@ -19,12 +19,13 @@ daemon retries it with backoff for as long as it takes; a one-shot run gives up 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import socket
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -36,10 +37,11 @@ from mirror.catalog.records import ClaimedSeries
 from mirror.catalog.store import Scope
 from mirror.config.settings import Settings
 from mirror.domain import SeriesState
+from mirror.errors import MirrorError
 from mirror.retry import RetryPolicy
 from mirror.sync import job
 from mirror.sync.job import JobContext
-from mirror.sync.outcome import Outcome
+from mirror.sync.outcome import Outcome, PoolStats
 from mirror.sync.ports import (
     EVERYTHING,
     Everything,
@@ -48,7 +50,12 @@ from mirror.sync.ports import (
     SeriesSource,
 )
 
+__all__ = ["Pool", "PoolStats", "new_owner", "owner_is_dead", "scope_of"]
+
 IDLE_RECHECK = 2.0
+#: Series being committed (downloaded, not done yet) add up to this many times ``workers``:
+#: ``workers`` counts concurrent downloads; commits batch up behind them.
+COMMIT_DEPTH = 4
 
 
 def scope_of(collections: Sequence[str] | Scope | Everything | None,
@@ -107,27 +114,6 @@ def _is_zombie(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
-@dataclass
-class PoolStats:
-    done: int = 0
-    failed: int = 0
-    retried: int = 0
-    bytes: int = 0
-    outcomes: list[Outcome] = field(default_factory=list)
-    #: one-shot runs: series still queued whose next attempt lies beyond the horizon
-    deferred: list[dict[str, str | None]] = field(default_factory=list)
-
-    def add(self, outcome: Outcome) -> None:
-        self.outcomes.append(outcome)
-        if outcome.status == "done":
-            self.done += 1
-            self.bytes += outcome.bytes
-        elif outcome.status == "failed":
-            self.failed += 1
-        elif outcome.status == "retry":
-            self.retried += 1
-
-
 class Pool:
     """``workers`` concurrent series downloads drawing from the catalog queue."""
 
@@ -151,6 +137,9 @@ class Pool:
         self._stopping = anyio.Event()
         self._changed = anyio.Event()
         self._job: JobContext | None = None
+        #: claimed, leased, not started yet (also in ``in_flight``, for the heartbeat)
+        self._ahead: deque[ClaimedSeries] = deque()
+        self._downloading: set[str] = set()  #: started, download not over yet
 
     @property
     def collections(self) -> Sequence[str] | Scope | None:
@@ -176,7 +165,7 @@ class Pool:
                                                                 daemon=not until_idle)
         self._job = JobContext.from_settings(
             self.settings, catalog=self.catalog, client=self.client, owner=self.owner,
-            policy=policy, progress=self.progress)
+            policy=policy, progress=self.progress, downloaded=self._downloaded)
         await self.reclaim_dead_leases()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._heartbeat_loop)
@@ -200,25 +189,45 @@ class Pool:
         return len(dead)
 
     async def _claim_loop(self, work: TaskGroup, until_idle: bool) -> None:
-        """Claim as many series as there are free workers, in one statement, and start them.
+        """Start claimed series on free workers; claim (one statement) a batch ahead: a
+        claim per finished series cost small series as much as their commit. Series
+        claimed ahead are leased and heartbeated like running ones, given back at the end."""
+        try:
+            await self._claim_and_start(work, until_idle)
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(10):
+                await self._release_ahead()
 
-        Capacity is known before claiming (never lease what cannot run now), and one
-        claim per batch instead of per series keeps the catalog cost of small series low.
-        """
-        lease = self.settings.sync.lease
+    async def _claim_and_start(self, work: TaskGroup, until_idle: bool) -> None:
+        lease, workers = self.settings.sync.lease, self.settings.sync.workers
         while not self._stopping.is_set():
-            free = self.settings.sync.workers - len(self.in_flight)
+            running = len(self.in_flight) - len(self._ahead)
+            free = min(workers - len(self._downloading), COMMIT_DEPTH * workers - running)
             if free > 0:
-                claimed = await self.catalog.claim(self.owner, free, lease_seconds=lease,
-                                                   collections=self.collections)
-                for item in claimed:
-                    self.in_flight[item.series_uid] = item
-                    work.start_soon(self._process, item)
-                if claimed:
+                if not self._ahead:
+                    claimed = await self.catalog.claim(self.owner, free + workers,
+                                                       lease_seconds=lease,
+                                                       collections=self.collections)
+                    for item in claimed:
+                        self.in_flight[item.series_uid] = item
+                    self._ahead.extend(claimed)
+                if self._ahead:
+                    for _ in range(min(free, len(self._ahead))):
+                        item = self._ahead.popleft()
+                        self._downloading.add(item.series_uid)
+                        work.start_soon(self._process, item)
                     continue
                 if until_idle and not self.in_flight and await self._idle_for_good():
                     return
             await self._wait_for_work(nothing_due=free > 0)
+
+    async def _release_ahead(self) -> None:
+        """Give back the series claimed ahead that never started (the attempt not counted)."""
+        while self._ahead:
+            item = self._ahead.popleft()
+            self.in_flight.pop(item.series_uid, None)
+            with contextlib.suppress(MirrorError):  # lost meanwhile: not ours to give
+                await self.catalog.release(item.series_uid, self.owner)
 
     async def _idle_for_good(self) -> bool:
         """Nothing pending, or everything queued is due beyond the horizon (then deferred)."""
@@ -258,9 +267,15 @@ class Pool:
             outcome = await job.process_series(self._job, item)
         finally:
             self.in_flight.pop(item.series_uid, None)
+            self._downloading.discard(item.series_uid)
         self.stats.add(outcome)
         if self.on_outcome:
             self.on_outcome(outcome)
+        self._changed.set()
+
+    def _downloaded(self, series_uid: str) -> None:
+        """A download is over (its series is being committed): a worker is free."""
+        self._downloading.discard(series_uid)
         self._changed.set()
 
     async def _heartbeat_loop(self) -> None:

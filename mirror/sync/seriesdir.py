@@ -9,7 +9,8 @@ extract-verify-commit of a ZIP or of single instances. No network, no catalog.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from mirror import transfer
@@ -92,17 +93,59 @@ def intact_on_disk(final: Path, item: ClaimedSeries,
             if i.sop_uid not in known or md5_equal(known[i.sop_uid].md5, i.md5)}
 
 
-def extract_and_commit(zip_path: Path, files: Path, final: Path, staging: Path,
-                        expected: transfer.ExpectedSeries, root: Path,
-                        collection: str) -> tuple[list[ExtractedInstance], dict[str, str]]:
-    """Extract, verify, fsync and rename into place, in one thread hop; then drop staging."""
-    result = transfer.extract_series_zip(zip_path, files, expected=expected)
-    zip_path.unlink(missing_ok=True)
-    transfer.commit_series_dir(files, final)
-    shutil.rmtree(staging, ignore_errors=True)
-    if result.license_text:  # v4 ZIPs carry the collection's license: keep it beside
-        transfer.store_license(root, collection, result.license_text)
-    return result.instances, hashcheck.server_strings(result)
+@dataclass(frozen=True, slots=True)
+class ZipCommit:
+    """One downloaded series ZIP to extract, verify and commit (see :func:`commit_zips`)."""
+
+    zip_path: Path
+    files: Path  #: where the instances are extracted (inside *staging*)
+    final: Path
+    staging: Path
+    expected: transfer.ExpectedSeries
+    root: Path
+    collection: str
+
+
+#: (instances, the server's MD5 strings where spelled unlike ours), or what went wrong
+ZipCommitted = tuple[list[ExtractedInstance], dict[str, str]]
+
+
+def commit_zips(batch: Sequence[ZipCommit], licenses: dict[str, str],
+                ) -> list[ZipCommitted | Exception]:
+    """Extract, verify, fsync and rename several series into place in one thread hop.
+
+    Each series has its own outcome (one bad ZIP fails only its own series); the fsyncs
+    of the batch go together (:func:`mirror.transfer.commit_series_dirs`). The staging
+    dirs of committed series are removed. *licenses* (collection -> the text stored this
+    run) spares rewriting, or even reading back, the same LICENSE for every series.
+    """
+    out: list[ZipCommitted | Exception | None] = [None] * len(batch)
+    results: dict[int, transfer.ExtractResult] = {}
+    for k, job in enumerate(batch):
+        try:
+            results[k] = transfer.extract_series_zip(job.zip_path, job.files,
+                                                     expected=job.expected)
+            job.zip_path.unlink(missing_ok=True)
+        except Exception as exc:
+            out[k] = exc
+    extracted = list(results)
+    errors = transfer.commit_series_dirs([(batch[k].files, batch[k].final) for k in extracted])
+    for k, error in zip(extracted, errors, strict=True):
+        job, result = batch[k], results[k]
+        if error is not None:
+            out[k] = error
+            continue
+        shutil.rmtree(job.staging, ignore_errors=True)
+        try:
+            text = result.license_text  # v4 ZIPs carry the collection's license: keep it
+            if text and licenses.get(job.collection) != text:
+                transfer.store_license(job.root, job.collection, text)
+                licenses[job.collection] = text
+        except Exception as exc:
+            out[k] = exc
+            continue
+        out[k] = (result.instances, hashcheck.server_strings(result))
+    return [o if o is not None else RuntimeError("series not handled") for o in out]
 
 
 def store_single(tmp: Path, files: Path, item: ClaimedSeries, sop: str,

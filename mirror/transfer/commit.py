@@ -14,6 +14,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,17 +37,90 @@ def commit_series_dir(staging_dir: Path, final_dir: Path) -> None:
     series, never a partial one; a crash there leaves both versions under ``.staging``,
     the catalog still says done, and ``verify`` reports the series missing).
     """
+    [error] = commit_series_dirs([(staging_dir, final_dir)])
+    if error is not None:
+        raise error
+
+
+def commit_series_dirs(moves: Sequence[tuple[Path, Path]]) -> list[StorageError | None]:
+    """:func:`commit_series_dir` for several series at once; one outcome per move.
+
+    The same steps and the same guarantees, each step for the whole batch: every file
+    and staging directory fsynced (all at once, so the file system commits them in few
+    journal transactions), new parent directories created, the renames, then every
+    directory whose entries changed fsynced once, however many series share it. When
+    this returns, what it reports as committed is durable.
+    """
+    errors: list[StorageError | None] = [None] * len(moves)
+
+    def failed(i: int, exc: OSError) -> None:
+        staging_dir, final_dir = moves[i]
+        if errors[i] is None:
+            errors[i] = StorageError(f"cannot commit {staging_dir} to {final_dir}: {exc}")
+
+    syncs: list[tuple[int, str, bool]] = []  # (move, path, is a directory)
+    for i, (staging_dir, _) in enumerate(moves):
+        try:
+            with os.scandir(staging_dir) as it:
+                syncs += [(i, e.path, False) for e in it if e.is_file(follow_symlinks=False)]
+            syncs.append((i, os.fspath(staging_dir), True))
+        except OSError as exc:
+            failed(i, exc)
+    for (i, _, _), exc in zip(syncs, _fsync_all([(p, d) for _, p, d in syncs]), strict=True):
+        if exc is not None:
+            failed(i, exc)
+    changed: dict[str, list[int]] = {}  # directory -> the moves that changed its entries
+    for i, (staging_dir, final_dir) in enumerate(moves):
+        if errors[i] is not None:
+            continue
+        try:
+            for parent in _makedirs(final_dir.parent):
+                changed.setdefault(os.fspath(parent), []).append(i)
+            if not os.path.lexists(final_dir):
+                os.rename(staging_dir, final_dir)
+            else:
+                _swap(staging_dir, final_dir)
+        except OSError as exc:
+            failed(i, exc)
+            continue
+        for parent in (final_dir.parent, staging_dir.parent):
+            changed.setdefault(os.fspath(parent), []).append(i)
+    dirs = list(changed)
+    for path, exc in zip(dirs, _fsync_all([(d, True) for d in dirs]), strict=True):
+        for i in changed[path] if exc is not None else ():
+            failed(i, exc)
+    return errors
+
+
+def _fsync_all(paths: Sequence[tuple[str, bool]]) -> list[OSError | None]:
+    """fsync every (path, is a directory), several in flight at once; one error per path.
+
+    Several fsyncs in flight let the file system commit them in one journal transaction;
+    one after the other, each waits for its own (ms per file).
+    """
+    if len(paths) <= 1:
+        return [_fsync_path(p) for p in paths]
+    return list(_fsync_pool().map(_fsync_path, paths))
+
+
+@functools.cache
+def _fsync_pool() -> ThreadPoolExecutor:
+    """One pool for the process: starting threads per batch cost more than the fsyncs'
+    own CPU (its threads start when first needed and wait idle between batches)."""
+    return ThreadPoolExecutor(max_workers=FSYNC_THREADS, thread_name_prefix="fsync")
+
+
+def _fsync_path(item: tuple[str, bool]) -> OSError | None:
+    path, is_dir = item
     try:
-        _fsync_tree(staging_dir)
-        _makedirs_durable(final_dir.parent)
-        if not os.path.lexists(final_dir):
-            os.rename(staging_dir, final_dir)
-        else:
-            _swap(staging_dir, final_dir)
-        _fsync_dir(final_dir.parent)
-        _fsync_dir(staging_dir.parent)
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if is_dir else 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
-        raise StorageError(f"cannot commit {staging_dir} to {final_dir}: {exc}") from exc
+        return exc
+    return None
 
 
 def _swap(staging_dir: Path, final_dir: Path) -> None:
@@ -90,30 +164,6 @@ def _renameat2() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
     return fn
 
 
-def _fsync_tree(directory: Path) -> None:
-    """fsync every regular file directly in *directory*, then the directory itself.
-
-    Several fsyncs in flight at once let the file system commit them in one journal
-    transaction; one after the other, each waits for its own (ms per file).
-    """
-    with os.scandir(directory) as it:
-        files = [entry.path for entry in it if entry.is_file(follow_symlinks=False)]
-    if len(files) > 1:
-        with ThreadPoolExecutor(max_workers=min(FSYNC_THREADS, len(files))) as pool:
-            list(pool.map(_fsync_file, files))
-    elif files:
-        _fsync_file(files[0])
-    _fsync_dir(directory)
-
-
-def _fsync_file(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def start_writeback(fd: int) -> None:
     """Ask the kernel to start writing *fd*'s dirty pages to disk now, without waiting.
 
@@ -144,15 +194,15 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _makedirs_durable(path: Path) -> None:
-    """mkdir -p, fsyncing each new directory's parent so the new entries survive a crash."""
+def _makedirs(path: Path) -> list[Path]:
+    """mkdir -p; the parents of the directories it created (to be fsynced by the caller)."""
     missing = []
     while not path.is_dir():
         missing.append(path)
         path = path.parent
     for new in reversed(missing):
         new.mkdir(exist_ok=True)
-        _fsync_dir(new.parent)
+    return [new.parent for new in reversed(missing)]
 
 
 def link_or_copy(src: Path, dst: Path) -> None:

@@ -186,3 +186,48 @@ def test_hashing_file_discard_and_no_hash(tmp_path: Path) -> None:
     assert not (tmp_path / "dl.part").exists()
     with pytest.raises(StorageError):
         HashingFile(tmp_path / "missing-dir" / "dl.part")
+
+
+def test_a_batch_is_durable_before_it_returns_and_shares_its_directory_fsyncs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    events: list[tuple[str, str]] = []
+    real_fsync, real_rename = commit_mod._fsync_path, os.rename
+
+    def fsync(item: tuple[str, bool]) -> OSError | None:
+        events.append(("fsync", item[0]))
+        return real_fsync(item)
+
+    def rename(src: object, dst: object) -> None:
+        events.append(("rename", str(dst)))
+        real_rename(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(commit_mod, "_fsync_path", fsync)
+    monkeypatch.setattr(os, "rename", rename)
+    finals = [_series_dir(tmp_path, "C", "P", "1.2", f"1.2.3.{n}") for n in (1, 2)]
+    stagings = [_stage(tmp_path, {f"{n}.dcm": b"x" * n}) for n in (1, 2)]
+
+    assert commit_mod.commit_series_dirs(list(zip(stagings, finals, strict=True))) == [None,
+                                                                                       None]
+    assert [_tree(f) for f in finals] == [{"1.dcm": b"x"}, {"2.dcm": b"xx"}]
+    synced = [path for kind, path in events if kind == "fsync"]
+    first_rename = events.index(next(e for e in events if e[0] == "rename"))
+    before = {path for kind, path in events[:first_rename] if kind == "fsync"}
+    # every file and staging dir before any rename ...
+    assert before == {str(s / f"{n}.dcm") for n, s in zip((1, 2), stagings, strict=True)} | {
+        str(s) for s in stagings}
+    # ... then every directory whose entries changed, once: the new parents' parents,
+    # the (shared) final parent, each staging parent
+    after = synced[len(before):]
+    study = finals[0].parent
+    assert sorted(after) == sorted({str(study), str(study.parent), str(study.parent.parent),
+                                    str(tmp_path), *(str(s.parent) for s in stagings)})
+    assert all(kind == "fsync" for kind, _ in events[events.index(("fsync", after[0])):])
+
+
+def test_one_bad_move_in_a_batch_fails_alone(tmp_path: Path) -> None:
+    good = _stage(tmp_path, {"g.dcm": b"g"})
+    finals = [_series_dir(tmp_path, "C", "P", "1.2", f"1.2.3.{n}") for n in (1, 2)]
+    errors = commit_mod.commit_series_dirs([(tmp_path / "missing", finals[0]),
+                                            (good, finals[1])])
+    assert isinstance(errors[0], StorageError) and errors[1] is None
+    assert not finals[0].exists() and _tree(finals[1]) == {"g.dcm": b"g"}
