@@ -2,11 +2,13 @@
 
 import os
 
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 # Property tests are the same on every run and machine: derandomized, no example database
-# carried between runs, and no per-example deadline (a loaded CI machine is not a failure).
-settings.register_profile("suite", derandomize=True, database=None, deadline=None)
+# carried between runs, and no per-example deadline or speed check (a loaded CI machine
+# is not a failure).
+settings.register_profile("suite", derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("suite")
 
 # Settings must come from each test's own config, never from the developer's shell.
