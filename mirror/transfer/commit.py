@@ -187,11 +187,8 @@ def _sync_file_range() -> ctypes._CFuncPtr | None:  # type: ignore[name-defined]
 
 
 def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    if (exc := _fsync_path((os.fspath(directory), True))) is not None:
+        raise exc
 
 
 def _makedirs(path: Path) -> list[Path]:
