@@ -91,15 +91,26 @@ def is_license(rel: Path) -> bool:
 
 
 def archive_files(root: Path) -> dict[str, tuple[int, str]]:
-    """Relative path -> (size, md5) of every file under root, staging and licenses excluded."""
+    """Relative path -> (size, md5) of every file under root, staging and licenses excluded.
+
+    Safe to call while a mirror runs: ``.staging`` is not entered, and a directory or
+    file renamed away during the walk is left out (the caller polls again).
+    """
     out = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if (path.is_file() and rel.parts[0] != ".staging" and not is_collection_ledger(rel)
-                and not is_license(rel)):
-            data = path.read_bytes()
+    for top, dirs, files in os.walk(root):
+        if Path(top) == root and ".staging" in dirs:
+            dirs.remove(".staging")
+        for name in files:
+            path = Path(top, name)
+            rel = path.relative_to(root)
+            if is_collection_ledger(rel) or is_license(rel):
+                continue
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # moved by a commit in progress
             out[str(rel)] = (len(data), hashlib.md5(data).hexdigest())
-    return out
+    return dict(sorted(out.items()))
 
 
 def is_collection_ledger(rel: Path) -> bool:
