@@ -1,5 +1,8 @@
 """The simulate command's event loop: start, print the base URLs, serve until a signal.
 
+Every API served is printed, NBIA v2 too: tcia-mirror speaks v3, nbia-v1 and nbia-v4, and
+the v2 line is for other clients (nbiatoolkit) pointed at the same simulator.
+
 With a second host (``--second-host-port``) a second, independent simulator serves its
 own dataset on its own port, the way NLST has its own NBIA host; its lines are printed
 with a ``second-`` prefix.
@@ -16,7 +19,7 @@ from mirror.errors import SourceError, UsageError
 from mirror.simulator.faults import parse_spec
 from mirror.simulator.model import DatasetSpec
 from mirror.simulator.server import Simulator, serve
-from mirror.simulator.state import ADMIN_PREFIX, PREFIXES, TOKEN_PATH
+from mirror.simulator.state import ADMIN_PREFIX, SERVED, TOKEN_PATH
 
 
 def run(data_dir: Path, spec: DatasetSpec, *, host: str, port: int, api_key: str | None,
@@ -48,7 +51,7 @@ async def _serve(servers: list[tuple[Simulator, int, str]], host: str) -> None:
             runner, bound = await serve(sim, host, port)
             runners.append(runner)
             base = f"http://{shown}:{bound}"
-            lines += [f"{label}{name} {base}{prefix}" for name, prefix in PREFIXES.items()]
+            lines += [f"{label}{name} {base}{prefix}" for name, prefix in SERVED.items()]
             lines += [f"{label}token {base}{TOKEN_PATH}",
                       f"{label}admin {base}{ADMIN_PREFIX}/"]
     except BaseException:

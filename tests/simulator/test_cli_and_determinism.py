@@ -34,11 +34,14 @@ def test_simulate_prints_urls_and_stops_on_sigterm(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert proc.stdout is not None
-        lines = dict(proc.stdout.readline().split() for _ in range(5))
-        assert set(lines) == {"v3", "nbia-v1", "nbia-v4", "token", "admin"}
+        lines = dict(proc.stdout.readline().split() for _ in range(6))
+        assert set(lines) == {"v3", "nbia-v1", "nbia-v4", "nbia-v2", "token", "admin"}
         assert lines["v3"].startswith("http://127.0.0.1:")
         assert lines["v3"].endswith("/services/v3/TCIA/query")
         assert lines["nbia-v4"].endswith("/nbia-api/services/v4")
+        # v2 without a token: the real server's NullPointerException on the image handlers
+        assert lines["nbia-v2"].endswith("/nbia-api/services/v2")
+        assert _get(lines["nbia-v2"] + "/getImage?SeriesInstanceUID=1.2")[0] == 500
         assert _get(lines["nbia-v1"] + "/getSeries")[0] == 503
         rows = json.loads(_get(lines["nbia-v1"] + "/getSeries")[1])
         assert len(rows) == 2 and rows[0]["Collection"] == "SIM-HEAD-NECK"
@@ -105,7 +108,7 @@ def test_simulate_takes_credentials_from_a_mirror_config(tmp_path: Path) -> None
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert proc.stdout is not None
-        lines = dict(proc.stdout.readline().split() for _ in range(5))
+        lines = dict(proc.stdout.readline().split() for _ in range(6))
         assert _get(lines["v3"] + "/getCollectionValues?format=json")[0] == 401
         request = urllib.request.Request(lines["v3"] + "/getCollectionValues?format=json",
                                          headers={"api_key": "k3y"})

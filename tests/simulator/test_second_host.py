@@ -45,7 +45,7 @@ def test_simulate_serves_a_second_host(tmp_path: Path) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         assert proc.stdout is not None
-        lines = dict(proc.stdout.readline().split() for _ in range(10))
+        lines = dict(proc.stdout.readline().split() for _ in range(12))
         assert {"nbia-v4", "second-nbia-v4", "second-token", "second-admin"} <= set(lines)
         assert lines["nbia-v4"] != lines["second-nbia-v4"]
         with urllib.request.urlopen(lines["second-nbia-v4"] + "/getCollectionValues",
