@@ -106,7 +106,7 @@ def make(text: str) -> DbUrl:
     return DbUrl(
         drivername=parts["name"], username=username, password=password,
         host=parts["ipv4host"] or parts["ipv6host"],
-        port=int(parts["port"]) if parts["port"] else None,
+        port=None if parts["port"] is None else int(parts["port"]),  # "" fails as in SQLAlchemy
         database=database, query=query)
 
 
