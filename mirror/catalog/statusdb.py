@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from mirror.catalog import dburl
+from mirror import dburl
 from mirror.catalog.records import NotInitialised
 from mirror.domain import SeriesState
 from mirror.errors import STORAGE_FULL_TEXTS, CatalogError, MirrorError

@@ -89,7 +89,7 @@ def _http_url_ok(url: str) -> bool:
 
 
 def _catalog_url_ok(url: str) -> bool:
-    from mirror.catalog import dburl  # SQLAlchemy's URL grammar without importing it
+    from mirror import dburl  # SQLAlchemy's URL grammar without importing it
 
     return dburl.valid(url)
 

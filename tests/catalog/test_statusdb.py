@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from mirror.catalog import Catalog, dburl, engine, migrate, reports, status, statusdb
+from mirror import dburl
+from mirror.catalog import Catalog, engine, migrate, reports, status, statusdb
 from mirror.domain import InstanceRecord
 from mirror.errors import ConfigError
 from tests.catalog.factory import remote
