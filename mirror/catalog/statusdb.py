@@ -77,7 +77,7 @@ COMMITTED_PER_HOUR = tuple(
     f"WHERE series.verified_at >= ? GROUP BY {hour} ORDER BY {hour}" for hour in _HOUR)
 
 def read(url: str, what: str, **kw: Any) -> Any:
-    """*what* ("collections", "failed" or "overview", see :func:`_work`) of the catalog
+    """*what* ("collections", "failed" or "overview", see :func:`_fold`) of the catalog
     at *url*, in one read transaction; errors are :class:`CatalogError` with the password
     hidden. Never migrates."""
     parsed = dburl.parse(url)
@@ -154,7 +154,7 @@ def _pg_connect_args(url: dburl.DbUrl) -> dict[str, Any]:
     opts: dict[str, Any] = {k: v for k, v in (
         ("host", url.host), ("database", url.database), ("user", url.username),
         ("password", url.password), ("port", url.port)) if v}
-    opts.update(url.query)
+    opts.update({k: list(v) if isinstance(v, tuple) else v for k, v in url.query.items()})
     for key in ("port", "prepared_statement_cache_size"):
         if isinstance(opts.get(key), str):
             opts[key] = int(opts[key])
