@@ -1,6 +1,7 @@
 """B6: the catalog at NLST scale on Postgres: status, the status page and the queue vs size.
 
     python3 benchmarks/catalog_scale.py [--instances 100000,21000000] [--series 200000]
+    python3 benchmarks/catalog_scale.py --instances 100000 --compare /tmp/old-checkout
 
 Starts its own Postgres in a temporary directory (the system's initdb/pg_ctl, as the
 tests do), migrates a catalog, then per size fills it server-side with
@@ -23,6 +24,10 @@ figure being the steadier one on a shared machine). Then EXPLAIN (ANALYZE,
 BUFFERS) of every statement those calls ran, captured from the engine as executed
 (writes inside a rolled-back transaction), so the plans can be checked for scans of
 ``instances`` and ``series``. Medians of 5 (CLI: of 5 processes); ms, wall.
+
+``--compare TREE`` also runs the CLI from another source tree (e.g. a detached
+worktree of the commit before a change), its processes alternated with this tree's,
+and checks that both print the same thing.
 """
 
 from __future__ import annotations
@@ -202,28 +207,37 @@ async def explain(url: str, rec: Recorder) -> list[str]:
     return out
 
 
-def cli_status(url: str, workdir: Path, *args: str, runs: int = 5) -> tuple[float, float]:
-    """Median wall ms and CPU ms (user + system) of `python -m mirror status ARGS` processes."""
+def cli_status(url: str, workdir: Path, *args: str, runs: int = 5,
+               trees: tuple[Path, ...] = (REPO,)) -> list[tuple[float, float]]:
+    """Per tree: median wall ms and CPU ms (user + system) of `python -m mirror status ARGS`
+    processes, the trees' runs alternated; every tree must print the same."""
     config = workdir / "b6.toml"
     config.write_text(f'[catalog]\nurl = "{url}"\n[archive]\nroot = "{workdir}/archive"\n')
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    samples, cpu = [], []
+    samples: list[list[float]] = [[] for _ in trees]
+    cpu: list[list[float]] = [[] for _ in trees]
+    printed: set[str] = set()
     for _ in range(runs + 1):  # the first run warms the page cache and is dropped
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "mirror", "status", "--config",
-                               str(config), *args], capture_output=True, text=True, env=env,
-                              cwd=workdir, timeout=120, check=False)
-        samples.append(time.perf_counter() - start)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        if proc.returncode != 0:
-            raise RuntimeError(f"status {args} failed: {proc.stderr[-2000:]}")
-    return statistics.median(samples[1:]) * 1000, statistics.median(cpu[1:]) * 1000
+        for k, tree in enumerate(trees):
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-m", "mirror", "status", "--config",
+                                   str(config), *args], capture_output=True, text=True,
+                                  env=env, cwd=workdir, timeout=120, check=False)
+            samples[k].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[k].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            if proc.returncode != 0:
+                raise RuntimeError(f"status {args} ({tree}) failed: {proc.stderr[-2000:]}")
+            printed.add(proc.stdout)
+    if len(printed) != 1:
+        raise RuntimeError(f"the trees print different things for status {args}")
+    return [(statistics.median(w[1:]) * 1000, statistics.median(c[1:]) * 1000)
+            for w, c in zip(samples, cpu, strict=True)]
 
 
 def run_size(server: fixtures_pg.PostgresServer, workdir: Path, n: int,
-             series_wanted: int) -> None:
+             series_wanted: int, compare: Path | None = None) -> None:
     db = server.create_database()
     url = server.url(db)
     asyncio.run(_migrate(url))
@@ -238,11 +252,14 @@ def run_size(server: fixtures_pg.PostgresServer, workdir: Path, n: int,
                      "pg_size_pretty(pg_total_relation_size('instances')), "
                      "pg_size_pretty(pg_total_relation_size('series'))")
     got, rec = asyncio.run(measure(url, series))
-    for args in ((), ("--failed",)):
-        wall, cpu = cli_status(url, workdir, *args)
+    trees = (REPO,) if compare is None else (REPO, compare)
+    for args in ((), ("--json",), ("--failed",)):
         command = " ".join(("tcia-mirror status", *args))
-        got[f"CLI `{command}` (process), wall"] = wall
-        got[f"CLI `{command}` (process), CPU"] = cpu
+        for tree, (wall, cpu) in zip(trees, cli_status(url, workdir, *args, trees=trees),
+                                     strict=True):
+            label = "" if tree == REPO else f" [{tree}]"
+            got[f"CLI `{command}` (process){label}, wall"] = wall
+            got[f"CLI `{command}` (process){label}, CPU"] = cpu
     db_size, inst_size, series_size = sizes.split("|")
     print(f"\n## {n:,} instance rows, {series:,} series, {per} per series "
           f"(filled in {fill:.0f} s; database {db_size}: instances {inst_size}, "
@@ -259,6 +276,8 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--instances", default="100000,2000000")
     p.add_argument("--series", type=int, default=200_000)
+    p.add_argument("--compare", type=Path, default=None,
+                   help="another source tree whose `status` processes run alternated")
     args = p.parse_args()
     bindir = fixtures_pg.find_bindir()
     if bindir is None:
@@ -269,7 +288,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # still stop the server
     try:
         for n in [int(x) for x in args.instances.split(",")]:
-            run_size(server, workdir, n, args.series)
+            run_size(server, workdir, n, args.series,
+                     args.compare.resolve() if args.compare else None)
     finally:
         subprocess.run([*prefix, str(bindir / "pg_ctl"), "-D", str(workdir / "data"), "-m",
                         "fast", "-w", "stop"], capture_output=True, timeout=60, check=False)

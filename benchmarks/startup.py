@@ -6,8 +6,9 @@
 
 Starts its own simulator (``tcia-mirror simulate`` on 127.0.0.1, a free port: 1
 collection, 5 patients x 3 series x 20 instances of 64 KiB) in a temporary folder, syncs
-it once, then times *runs* more syncs that find nothing to do, and ``status`` of that
-SQLite catalog (start-up is nearly all of it). Each command runs the
+it once, then times *runs* more syncs that find nothing to do, and ``status`` (also
+``--json`` and ``--failed``) of that SQLite catalog (start-up is nearly all of it;
+B6, ``catalog_scale.py``, times it on Postgres). Each command runs the
 installed console script (else ``python -m mirror``) with this checkout first on
 PYTHONPATH; CPU seconds are the child's user + system time (``os.wait4``).
 """
@@ -86,7 +87,10 @@ def measure(runs: int, checkout: Path = REPO) -> dict[str, tuple[float, float]]:
         results = {}
         for name, args, cmd_env in (("tcia-mirror --help", ["--help"], env),
                                     ("no-op sync", ["sync"], sync_env),
-                                    ("status (SQLite)", ["status"], sync_env)):
+                                    ("status (SQLite)", ["status"], sync_env),
+                                    ("status --json (SQLite)", ["status", "--json"], sync_env),
+                                    ("status --failed (SQLite)", ["status", "--failed"],
+                                     sync_env)):
             samples = [timed([*program(), *args], cmd_env, work) for _ in range(runs)]
             results[name] = (statistics.median(s[0] for s in samples),
                              statistics.median(s[1] for s in samples))

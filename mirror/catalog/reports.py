@@ -1,8 +1,9 @@
 """Reads for verify, metrics and status (failed series, throughput), and the record of sync runs.
 
 The reads behind ``status`` are plain functions of a synchronous Core connection
-(``read_*``): the Catalog runs them through its async engine, ``tcia-mirror status``
-through :func:`mirror.catalog.engine.read`, without loading the async machinery.
+(``read_*``): the Catalog runs them through its async engine (the daemon's status page).
+``tcia-mirror status`` runs the same statements as stored SQL on the driver
+(:mod:`mirror.catalog.statusdb`, no SQLAlchemy); a test keeps the two answers equal.
 """
 
 from __future__ import annotations

@@ -3,24 +3,22 @@
 Below the table, a line per collection whose series wait for disk space (``storage``,
 ``storage_waiting`` and ``storage_error`` in JSON).
 
-The command reads through :func:`mirror.catalog.engine.read` (a synchronous Core
-engine) rather than a :class:`~mirror.catalog.Catalog`: it answers in a fraction of the
-time a process needs to import the async engine and the ORM. The daemon's status page
-calls :func:`overview` with its open Catalog; both run the same ``read_*`` statements.
+The command reads through :mod:`mirror.catalog.statusdb` (stored SQL on sqlite3 or
+asyncpg) rather than a :class:`~mirror.catalog.Catalog` or any SQLAlchemy engine: a
+status process then costs little more than Python's own start-up. The daemon's status
+page calls :func:`overview` with its open Catalog (the ``read_*`` statements of
+:mod:`mirror.catalog.reports`); a test keeps both answers equal.
 """
 
 from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy.engine import Connection
-
-from mirror.catalog import engine as catalog_engine
-from mirror.catalog import migrate, reports
+from mirror.catalog import statusdb
 
 #: Table columns: (heading, key in a status row).
 _COLUMNS = (
@@ -31,7 +29,6 @@ _COLUMNS = (
     ("last full hash check", "last_hash_check"),
 )
 _TEXT_KEYS = {"collection", "last_poll", "watermark", "last_hash_check"}
-T = TypeVar("T")
 
 
 async def collect(url: str) -> list[dict[str, Any]]:
@@ -40,19 +37,20 @@ async def collect(url: str) -> list[dict[str, Any]]:
     ``series_total`` counts the series upstream still publishes (retired ones are
     counted apart); bytes and instances count every file recorded on disk.
     """
-    return await _read(url, _collection_rows)
+    rows: list[dict[str, Any]] = await statusdb.read_async(url, "collections")
+    return rows
 
 
-async def _read(url: str, work: Callable[..., T], *args: object) -> T:
-    """*work* (conn, *args) on the catalog at *url*, checked to be current first."""
-    catalog_engine.parse_url(url)
-    migrate.require_sqlite_file(url)
+def read_collections(url: str) -> list[dict[str, Any]]:
+    """:func:`collect` without an event loop of the caller's (``tcia-mirror status``)."""
+    rows: list[dict[str, Any]] = statusdb.read(url, "collections")
+    return rows
 
-    def checked(conn: Connection) -> T:
-        migrate.check_current(conn, url)
-        return work(conn, *args)
 
-    return await catalog_engine.read(url, checked)
+def read_failed(url: str, limit: int = 1000) -> list[dict[str, Any]]:
+    """``status --failed``'s rows: what :func:`overview` lists under ``failed``."""
+    rows: list[dict[str, Any]] = statusdb.read(url, "failed", failed_limit=limit)
+    return rows
 
 
 def render(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
@@ -175,18 +173,12 @@ def _overview(now: datetime, since: datetime, collections: list[dict[str, Any]],
     }
 
 
-def _read_overview(conn: Connection, failed_limit: int = 1000) -> dict[str, Any]:
-    """:func:`overview` on one synchronous connection."""
+async def collect_overview(url: str, failed_limit: int = 1000) -> dict[str, Any]:
+    """:func:`overview` of the catalog at *url*; never migrates."""
     now = datetime.now(UTC)
     since = _since(now)
-    return _overview(now, since, _collection_rows(conn),
-                     reports.read_failed_series(conn, failed_limit),
-                     reports.read_committed_per_hour(conn, since))
-
-
-async def collect_overview(url: str) -> dict[str, Any]:
-    """:func:`overview` of the catalog at *url*; never migrates."""
-    return await _read(url, _read_overview)
+    parts = await statusdb.read_async(url, "overview", since=since, failed_limit=failed_limit)
+    return _overview(now, since, parts["collections"], parts["failed"], parts["buckets"])
 
 
 def render_failed(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
@@ -205,12 +197,6 @@ def render_failed(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:
 async def collection_rows(catalog: Any) -> list[dict[str, Any]]:
     """``status --json``'s rows: the catalog's per-collection status plus the last poll's error."""
     return _with_poll_errors(await catalog.collection_status(), await catalog.poll_errors())
-
-
-def _collection_rows(conn: Connection) -> list[dict[str, Any]]:
-    """:func:`collection_rows` on one synchronous connection."""
-    return _with_poll_errors(reports.read_collection_status(conn),
-                             reports.read_poll_errors(conn))
 
 
 def _with_poll_errors(rows: list[dict[str, Any]], errors: dict[str, str],

@@ -89,16 +89,8 @@ def _http_url_ok(url: str) -> bool:
 
 
 def _catalog_url_ok(url: str) -> bool:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
+    from mirror import dburl  # SQLAlchemy's URL grammar without importing it
 
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError, TypeError):
-        return False
-    if parsed.drivername.startswith("sqlite"):
-        return True
-    port = parsed.port
-    return bool(parsed.host) and (port is None or 0 < port < 65536)
+    return dburl.valid(url)
 
 

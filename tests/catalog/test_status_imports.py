@@ -1,5 +1,6 @@
-"""What a ``tcia-mirror`` process loads: ``status`` reads without the async stack, ``--help``
-without the engine, and logging off a terminal without rich.
+"""What a ``tcia-mirror`` process loads: ``status`` reads without SQLAlchemy at all (and on
+SQLite without an event loop), ``--help`` without the engine, and logging off a terminal
+without rich.
 
 Structural checks (``sys.modules`` of a real process), not timings: start-up time is
 measured by ``benchmarks/startup.py`` and B6.
@@ -18,12 +19,17 @@ import pytest
 from mirror.catalog import Catalog
 from tests.catalog.test_status import _populate
 
-#: Loaded by a sync or the daemon, never by ``status``: the ORM (through the asyncio
-#: extension), the HTTP client, logging, migrations, the Catalog and its drivers' glue;
-#: rich only lays out tables that need it (markup, wide text), not the usual one.
-NOT_FOR_STATUS = ("sqlalchemy.orm", "sqlalchemy.ext.asyncio", "aiohttp", "structlog",
-                  "alembic", "aiosqlite", "mirror.catalog.catalog", "mirror.catalog.queue",
-                  "mirror.tcia", "mirror.logs", "rich")
+#: Loaded by a sync or the daemon, never by ``status``: SQLAlchemy (status runs stored
+#: SQL on sqlite3 or asyncpg), the HTTP client, logging, migrations, DICOM, the Catalog
+#: and its drivers' glue, anyio; rich only lays out tables that need it (markup, wide
+#: text), not the usual one.
+NOT_FOR_STATUS = ("sqlalchemy", "sqlalchemy.orm", "sqlalchemy.ext.asyncio", "aiohttp",
+                  "structlog", "alembic", "aiosqlite", "pydicom", "anyio",
+                  "mirror.catalog.catalog", "mirror.catalog.queue", "mirror.catalog.engine",
+                  "mirror.catalog.migrate", "mirror.catalog.reports", "mirror.tcia",
+                  "mirror.logs", "rich")
+#: Only Postgres needs an event loop (asyncpg); SQLite reads on sqlite3 alone.
+NOT_FOR_SQLITE_STATUS = ("asyncio", "asyncpg")
 
 #: Runs the command line in this process, then prints what was imported, as JSON.
 PROBE = """
@@ -57,8 +63,12 @@ async def test_status_loads_neither_the_orm_nor_the_async_engine(
     (tmp_path / "mirror.toml").write_text(f'[catalog]\nurl = "{catalog_url}"\n')
     out, modules = _loaded(tmp_path, "status", *flags, "--config", str(tmp_path / "mirror.toml"))
     assert "COLL-A" in out  # it did read the catalog
-    assert "mirror.catalog.status" in modules and "sqlalchemy" in modules
+    assert "mirror.catalog.status" in modules and "mirror.catalog.statusdb" in modules
     assert [name for name in NOT_FOR_STATUS if name in modules] == []
+    if catalog_url.startswith("sqlite"):
+        assert [name for name in NOT_FOR_SQLITE_STATUS if name in modules] == []
+    else:
+        assert "asyncpg" in modules
 
 
 def test_help_loads_no_engine_and_no_event_loop(tmp_path: Path) -> None:
