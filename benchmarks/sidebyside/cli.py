@@ -70,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     sets = datasets.QUICK if args.quick else datasets.FULL
     if args.no_nbiatoolkit:
         contenders.SKIPPED[contenders.NBTK] = "left out with --no-nbiatoolkit"
+    contenders.compile_mirror()
     results = {}
     try:
         for key in args.only:
