@@ -3,15 +3,13 @@
 A series row that is unusable (a bad StudyInstanceUID, a NUL in PatientID, a number out
 of range, a row of another collection) carries its ``problem`` and fails only its own
 series; one that cannot even be keyed is a ``RejectedRow``. The raw row is kept as the
-catalog's JSON column can hold it, and read back by :func:`listing_extras`.
+catalog's JSON column can hold it, and read back by :mod:`mirror.tcia.extras`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import orjson
@@ -28,6 +26,8 @@ from mirror.domain import (
 )
 from mirror.errors import InvalidUid
 from mirror.tcia.dates import to_date, to_datetime
+from mirror.tcia.extras import ListingExtras as ListingExtras  # metadata.csv reads them
+from mirror.tcia.extras import listing_extras as listing_extras
 from mirror.tcia.fields import first, to_int, to_str
 
 #: Sane ranges of listed numbers (the catalog's INTEGER and BIGINT columns).
@@ -74,10 +74,8 @@ def to_series(record: Mapping[str, Any],
 
 
 class ListedRecord(dict[str, Any]):
-    """The raw row of a plain listing row (:func:`_plain_json`), with the JSON text the
-    catalog stores for it (orjson's, made once while checking that the row is plain,
-    instead of again when the row is written; ``mirror.catalog.bulk.json_text``). The
-    text is of the row as it came: nothing changes a listed row afterwards."""
+    """The raw row of a plain listing row with its JSON text (:func:`_plain_json`'s), which
+    the catalog stores (``mirror.catalog.bulk.json_text``) instead of making it again."""
 
     __slots__ = ("json_text",)
     json_text: str
@@ -87,11 +85,7 @@ def _plain_series(record: dict[str, Any], collection: str | None,
                   text: bytes) -> RemoteSeries | None:
     """:func:`careful_series` of a plain row (:func:`_plain_json`) whose fields all have the
     shape listings send (text, ints in range, nothing to report), 2x faster; None for
-    anything else, which takes the careful path. Both UIDs still pass :class:`Uid`.
-
-    The field checks are written out inline: a 200,000-series listing runs them
-    200,000 times, and a helper call each cost a quarter of this function.
-    """
+    anything else, which takes the careful path. Both UIDs still pass :class:`Uid`."""
     get = record.get
     if (series_uid := get("SeriesInstanceUID")) is None:
         series_uid = get("Series UID")
@@ -107,29 +101,19 @@ def _plain_series(record: dict[str, Any], collection: str | None,
         return None  # a problem to report: the careful path words it
     if len(name) > MAX_NAME_CHARS or (name is collection and _storable(name) != name):
         return None
-    if (patient := get("PatientID")) is None and (patient := get("PatientId")) is None:
-        patient = get("Subject ID")  # first(record, "PatientID", "PatientId", "Subject ID")
+    patient = first(record, "PatientID", "PatientId", "Subject ID")
     if (image_count := get("ImageCount")) is None:
         image_count = get("Number of Images")
     if (file_size := get("FileSize")) is None:
         file_size = get("File Size")
     if (number := get("SeriesNumber")) is None:
         number = get("Series Number")
-    if (described := get("SeriesDescription")) is None:
-        described = get("Series Description")
-    if (part := get("BodyPartExamined")) is None:
-        part = get("Body Part Examined")
-    modality = get("Modality")
-    # each: None, or text (PatientID at most MAX_NAME_CHARS), or an int in range
-    if not ((patient is None or (type(patient) is str and len(patient) <= MAX_NAME_CHARS))
-            and (modality is None or type(modality) is str)
-            and (described is None or type(described) is str)
-            and (part is None or type(part) is str)
-            and (image_count is None or (type(image_count) is int
-                                         and 0 <= image_count <= INT32_MAX))
-            and (file_size is None or (type(file_size) is int
-                                       and 0 <= file_size <= INT64_MAX))
-            and (number is None or (type(number) is int and 0 <= number <= INT32_MAX))):
+    described = _either(get, "SeriesDescription", "Series Description")
+    part, modality = _either(get, "BodyPartExamined", "Body Part Examined"), get("Modality")
+    if not (_text_or_none(patient, MAX_NAME_CHARS) and _text_or_none(modality)
+            and _text_or_none(described) and _text_or_none(part)
+            and _int_or_none(image_count, INT32_MAX) and _int_or_none(file_size, INT64_MAX)
+            and _int_or_none(number, INT32_MAX)):
         return None
     try:
         series_uid, study_uid = Uid(series_uid), _study_uid(study_uid)
@@ -140,7 +124,7 @@ def _plain_series(record: dict[str, Any], collection: str | None,
     if (released := get("DateReleased")) is None:
         released = get("Date Released")
     raw = ListedRecord(record)
-    raw.json_text = text.decode()
+    raw.json_text = text.decode()  # nothing changes a listed row afterwards
     return listed_series(
         series_uid, study_uid, patient or "", name, modality[:64] if modality else None,
         image_count, file_size, to_datetime(when), to_datetime(released), number,
@@ -157,6 +141,14 @@ def _study_uid(text: str) -> Uid:
 
 
 _LAST_STUDY = [Uid("0")]
+
+
+def _text_or_none(value: Any, limit: int | None = None) -> bool:
+    return value is None or (type(value) is str and (limit is None or len(value) <= limit))
+
+
+def _int_or_none(value: Any, top: int) -> bool:
+    return value is None or (type(value) is int and 0 <= value <= top)
 
 
 def careful_series(record: Mapping[str, Any],
@@ -268,8 +260,7 @@ def storable_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 def _plain_json(record: Mapping[str, Any]) -> bytes | None:
     """*record*'s JSON text (orjson's) when no key or value of it (at any depth) holds a
-    NUL or a surrogate, and every key is text: then the row is stored as it came; None
-    otherwise.
+    NUL or a surrogate and every key is text (the row is stored as it came), else None.
 
     orjson checks it all in one pass in C (~30x cheaper than a Python scan): it refuses
     lone surrogates, keys that are not text and integers beyond 64 bits, and writes NUL
@@ -291,27 +282,3 @@ def _storable_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_storable_value(v) for v in value]
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class ListingExtras:
-    """Listing fields beyond :class:`RemoteSeries`, read back from its ``raw`` record
-    (for metadata.csv); every dialect's spelling is tried."""
-
-    study_description: str | None
-    study_date: date | None
-    manufacturer: str | None
-    third_party: str | None
-    data_description_uri: str | None
-
-
-def listing_extras(raw: Mapping[str, Any]) -> ListingExtras:
-    return ListingExtras(
-        study_description=to_str(first(raw, "StudyDesc", "StudyDescription",
-                                        "Study Description")),
-        study_date=to_date(first(raw, "StudyDate", "Study Date")),
-        manufacturer=to_str(raw.get("Manufacturer")),
-        third_party=to_str(first(raw, "ThirdPartyAnalysis", "3rd Party Analysis")),
-        data_description_uri=to_str(first(raw, "DataDescriptionURI", "CollectionURI",
-                                          "Data Description URI")),
-    )
