@@ -96,10 +96,13 @@ def json_text(value: Any) -> str | None:
 
     orjson is ~10x cheaper than ``json.dumps``; what it cannot render (integers beyond
     64 bits) goes through ``json.dumps``. NaN and infinities become null: Postgres' json
-    type refuses the ``NaN`` token ``json.dumps`` would write.
+    type refuses the ``NaN`` token ``json.dumps`` would write. A listing row made by
+    :mod:`mirror.tcia.rows` carries its orjson text already (``json_text``).
     """
     if value is None:
         return None
+    if (text := getattr(value, "json_text", None)) is not None:
+        return text  # type: ignore[no-any-return]
     try:
         return orjson.dumps(value).decode()
     except TypeError:  # orjson.JSONEncodeError

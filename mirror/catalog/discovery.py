@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from mirror.catalog import bulk, models, series_rows
 from mirror.catalog.records import CollectionInfo, SeriesSnapshot
 from mirror.catalog.series_rows import BAD_ROW
-from mirror.catalog.store import CHUNK, Store, chunked, guarded, utcnow
+from mirror.catalog.store import Store, chunked, guarded, utcnow
 from mirror.domain import Event, RemoteSeries, SeriesState, transition
 
 C, P, ST, S = models.collections, models.patients, models.studies, models.series
@@ -102,38 +102,34 @@ class DiscoveryOps(Store):
     ) -> dict[str, SeriesSnapshot]:
         """uid -> what the catalog knows, for one collection (optionally some uids only)."""
         columns = [bulk.untyped(c) for c in series_rows.SNAPSHOT_COLUMNS]
-        out: dict[str, SeriesSnapshot] = {}
-        async with self._read() as conn:
+        uids = None if series_uids is None else list(series_uids)
+
+        def work(conn: Connection) -> dict[str, SeriesSnapshot]:
             snap = series_rows.SnapshotReader(conn.dialect)
-            if series_uids is None:
+            if uids is None:
                 query = select(*columns).join(C, C.c.id == S.c.collection_id).where(
                     C.c.name == collection)
-                result = await conn.stream(query.execution_options(yield_per=CHUNK))
-                async for part in result.partitions():
-                    out.update((row[0], snap(row)) for row in part)
-                return out
+                return {row[0]: snap(row) for row in conn.execute(query)}
             # By uid alone, the collection checked here: with the collection in the SQL,
             # SQLite walks the collection's index (every series of it, for each chunk of
             # a listing: quadratic) instead of looking the uids up.
-            collection_id = (await conn.execute(
-                select(C.c.id).where(C.c.name == collection))).scalar_one_or_none()
+            collection_id = conn.execute(
+                select(C.c.id).where(C.c.name == collection)).scalar_one_or_none()
             by_uid = select(*columns, S.c.collection_id)
-            for chunk in chunked(list(series_uids) if collection_id is not None else []):
-                rows = await conn.execute(by_uid.where(self._one_of(S.c.series_uid, chunk)))
+            out: dict[str, SeriesSnapshot] = {}
+            for chunk in chunked(uids if collection_id is not None else []):
+                rows = conn.execute(by_uid.where(self._one_of(S.c.series_uid, chunk)))
                 out.update((row[0], snap(row)) for row in rows if row[-1] == collection_id)
-        return out
+            return out
+
+        return await self._run_read(work)
 
     async def active_series(self, collection: str) -> set[str]:
         """The uids of *collection*'s series that are not retired (a full listing retires
         those it no longer lists): what ``series_snapshot`` would say, ~10x cheaper."""
         query = select(S.c.series_uid).join(C, C.c.id == S.c.collection_id).where(
             C.c.name == collection, S.c.state != SeriesState.RETIRED)
-        out: set[str] = set()
-        async with self._read() as conn:
-            result = await conn.stream(query.execution_options(yield_per=CHUNK))
-            async for part in result.scalars().partitions():
-                out.update(part)
-        return out
+        return await self._run_read(lambda conn: set(conn.execute(query).scalars()))
 
     async def requeue(
         self, series_uids: Sequence[str], *, reason: str, repair: bool = False,

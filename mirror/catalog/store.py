@@ -110,7 +110,9 @@ class Store:
         self._url = url
         self._postgres = engine.dialect.name == "postgresql"
         self._thread_writer: Engine | None = None
+        self._thread_reader: Engine | None = None
         if (thread_engine := catalog_engine.sqlite_thread_engine(url)) is not None:
+            self._thread_reader = thread_engine
             self._thread_writer = thread_engine.execution_options(
                 **{catalog_engine.WRITE_OPTION: True})
 
@@ -174,6 +176,17 @@ class Store:
 
             return await anyio.to_thread.run_sync(self._in_thread, engine, work)
         async with self._write() as conn:
+            return await conn.run_sync(work)
+
+    async def _run_read(self, work: Callable[[Connection], T]) -> T:
+        """Run *work* (plain synchronous SQLAlchemy) in one read transaction: like
+        :meth:`_run_write`, without taking the write lock (a plain ``BEGIN``). For reads
+        of many rows: aiosqlite hops threads for every batch of rows it fetches."""
+        if (engine := self._thread_reader) is not None:
+            import anyio.to_thread
+
+            return await anyio.to_thread.run_sync(self._in_thread, engine, work)
+        async with self._read() as conn:
             return await conn.run_sync(work)
 
     def _in_thread(self, engine: Engine, work: Callable[[Connection], T]) -> T:

@@ -29,6 +29,7 @@ from mirror.domain import (
 from mirror.errors import MirrorError
 from mirror.sync import filters, hashcheck, hashtree, planner
 from mirror.sync.changes import Applier, Apply, BatchChanges, WritableCatalog
+from mirror.sync.gcpace import few_collections
 from mirror.sync.planner import Plan, plan_batch, plan_retirements
 from mirror.sync.ports import HashCatalog, HashSource
 from mirror.tcia.ratelimit import RateLimiter
@@ -212,13 +213,14 @@ class _Poll:
         """Plan and apply *listing* in batches of :data:`BATCH`."""
         plan = Plan()
         batch: list[RemoteSeries] = []
-        async for record in listing:
-            batch.append(record)
-            if len(batch) >= BATCH:
+        with few_collections():
+            async for record in listing:
+                batch.append(record)
+                if len(batch) >= BATCH:
+                    plan = plan.merge(await self._scoped(batch))
+                    batch = []
+            if batch:
                 plan = plan.merge(await self._scoped(batch))
-                batch = []
-        if batch:
-            plan = plan.merge(await self._scoped(batch))
         return plan
 
     async def _scoped(self, batch: Sequence[RemoteSeries]) -> Plan:

@@ -1,7 +1,8 @@
 """Incremental parser for a JSON array of objects fed in byte chunks (huge getSeries listings).
 
-Memory stays at about one chunk plus one object: each complete object is decoded with the
-C JSON decoder (``raw_decode``) as soon as its closing brace has arrived, then dropped.
+Memory stays at about one chunk plus one object: the complete objects of each chunk are
+decoded together as soon as their closing braces have arrived (orjson where it reads what
+``json`` reads, else the C JSON decoder, object by object when needed), then dropped.
 A :class:`Checkpoint` (how much text was parsed, and its digest) lets a scanner of the
 same body re-requested after a cut-off skip what was parsed, checking it is unchanged.
 """
@@ -14,6 +15,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 #: An object larger than this without completing is not a TCIA row: stop buffering.
 MAX_OBJECT_CHARS = 16 * 1024 * 1024
@@ -120,6 +123,10 @@ class ArrayScanner:
                 if pos >= len(buf):
                     break
                 if self._state in ("first", "item"):
+                    if buf[pos] == "{" and (batch := self._batch(buf, pos)) is not None:
+                        items, pos = batch
+                        yield from items
+                        continue
                     item, end = self._item(buf, pos, final=final)
                     if end == pos:
                         break  # the object is not complete yet
@@ -148,6 +155,34 @@ class ArrayScanner:
                                  f"got {buf[pos:pos + 40]!r}")
         return pos + 1
 
+    def _batch(self, buf: str, pos: int) -> tuple[list[Any], int] | None:
+        """Every complete object from *pos* on, decoded in one call (~2x cheaper than
+        one ``raw_decode`` each), and the position after them; None: let :meth:`_item`
+        go object by object (it words the errors).
+
+        The text up to a ``}`` that ends an object of the array, wrapped in ``[...]``,
+        decodes to a list; cut anywhere else (inside a string, in a nested object) it
+        does not, so a list of objects means the cut was right, and the objects are
+        what :meth:`_item` would have decoded one by one, with the same decoder. The last
+        ``}`` of the buffer and, failing that, the last ``},`` before it are tried.
+        """
+        end = buf.rfind("}") + 1
+        for _ in range(2):
+            if end <= pos:
+                return None
+            text = f"[{buf[pos:end]}]"
+            try:
+                items = _decode(text, self._json)
+            except json.JSONDecodeError:
+                end = buf.rfind("},", pos, end - 1) + 1
+                continue
+            if not all(type(item) is dict for item in items):
+                return None
+            self.count += len(items)
+            self._state = "sep"
+            return items, end
+        return None
+
     def _item(self, buf: str, pos: int, *, final: bool) -> tuple[Any, int]:
         """Decode one object at *pos*; (anything, pos) means wait for more data."""
         if buf[pos] == "]" and self._state == "first":
@@ -167,6 +202,42 @@ class ArrayScanner:
 
 
 _NOTHING = object()
+#: What the rows of a listing are made of: values orjson decodes exactly as json does.
+_ATOMS = frozenset({str, int, bool, type(None)})
+#: orjson turns an integer beyond 64 bits into a float at least this large.
+_INEXACT = float(2**63)
+
+
+def _decode(text: str, decoder: json.JSONDecoder) -> list[Any]:
+    """``decoder.decode(text)`` of a JSON array, through orjson when it gives the same.
+
+    orjson is ~2.5x cheaper and agrees with ``json`` on every text it accepts except
+    integers outside -2**63..2**64-1, which it reads as floats (it refuses NaN, the
+    infinities and lone surrogates, which ``json`` reads: those go to *decoder*). So
+    a list holding a float of that size, which may have been such an integer, is
+    decoded again by *decoder*.
+    """
+    try:
+        items = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return decoder.decode(text)
+    kinds: set[type] = set()
+    for item in items:
+        kinds.update(map(type, item.values()) if type(item) is dict else (type(item),))
+    if kinds <= _ATOMS or _exact(items):
+        return items  # type: ignore[no-any-return]
+    return decoder.decode(text)
+
+
+def _exact(value: Any) -> bool:
+    """False when *value* holds (at any depth) a float orjson may have made of an integer."""
+    if type(value) is float:
+        return abs(value) < _INEXACT
+    if type(value) is dict:
+        return all(_exact(v) for v in value.values())
+    if type(value) is list:
+        return all(_exact(v) for v in value)
+    return True
 
 
 def _skip_ws(buf: str, pos: int) -> int:

@@ -3,15 +3,13 @@
 A series row that is unusable (a bad StudyInstanceUID, a NUL in PatientID, a number out
 of range, a row of another collection) carries its ``problem`` and fails only its own
 series; one that cannot even be keyed is a ``RejectedRow``. The raw row is kept as the
-catalog's JSON column can hold it, and read back by :func:`listing_extras`.
+catalog's JSON column can hold it, and read back by :mod:`mirror.tcia.extras`.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 import orjson
@@ -28,6 +26,8 @@ from mirror.domain import (
 )
 from mirror.errors import InvalidUid
 from mirror.tcia.dates import to_date, to_datetime
+from mirror.tcia.extras import ListingExtras as ListingExtras  # metadata.csv reads them
+from mirror.tcia.extras import listing_extras as listing_extras
 from mirror.tcia.fields import first, to_int, to_str
 
 #: Sane ranges of listed numbers (the catalog's INTEGER and BIGINT columns).
@@ -66,15 +66,24 @@ def to_series(record: Mapping[str, Any],
     row of another *collection* than the one listed) gives a series with a ``problem``:
     it is recorded as failed, and the rest of the listing goes on.
     """
-    if type(record) is dict and _plain(record):
-        series = _plain_series(record, collection)
+    if type(record) is dict and (text := _plain_json(record)) is not None:
+        series = _plain_series(record, collection, text)
         if series is not None:
             return series
     return careful_series(record, collection)
 
 
-def _plain_series(record: dict[str, Any], collection: str | None) -> RemoteSeries | None:
-    """:func:`careful_series` of a plain row (:func:`_plain`) whose fields all have the
+class ListedRecord(dict[str, Any]):
+    """The raw row of a plain listing row with its JSON text (:func:`_plain_json`'s), which
+    the catalog stores (``mirror.catalog.bulk.json_text``) instead of making it again."""
+
+    __slots__ = ("json_text",)
+    json_text: str
+
+
+def _plain_series(record: dict[str, Any], collection: str | None,
+                  text: bytes) -> RemoteSeries | None:
+    """:func:`careful_series` of a plain row (:func:`_plain_json`) whose fields all have the
     shape listings send (text, ints in range, nothing to report), 2x faster; None for
     anything else, which takes the careful path. Both UIDs still pass :class:`Uid`."""
     get = record.get
@@ -114,10 +123,12 @@ def _plain_series(record: dict[str, Any], collection: str | None) -> RemoteSerie
         when = get("MaxSubmissionTimestamp")
     if (released := get("DateReleased")) is None:
         released = get("Date Released")
+    raw = ListedRecord(record)
+    raw.json_text = text.decode()  # nothing changes a listed row afterwards
     return listed_series(
         series_uid, study_uid, patient or "", name, modality[:64] if modality else None,
         image_count, file_size, to_datetime(when), to_datetime(released), number,
-        described or None, dict(record), part[:64] if part else None)
+        described or None, raw, part[:64] if part else None)
 
 
 def _study_uid(text: str) -> Uid:
@@ -242,14 +253,14 @@ def _storable(text: str) -> str:
 
 def storable_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """The raw row as the catalog's JSON column can hold it (NUL, surrogates escaped)."""
-    if _plain(record):
+    if _plain_json(record) is not None:
         return dict(record)
     return {storable(str(k)): _storable_value(v) for k, v in record.items()}
 
 
-def _plain(record: Mapping[str, Any]) -> bool:
-    """True when no key or value of *record* (at any depth) holds a NUL or a surrogate,
-    and every key is text: then the row is stored as it came.
+def _plain_json(record: Mapping[str, Any]) -> bytes | None:
+    """*record*'s JSON text (orjson's) when no key or value of it (at any depth) holds a
+    NUL or a surrogate and every key is text (the row is stored as it came), else None.
 
     orjson checks it all in one pass in C (~30x cheaper than a Python scan): it refuses
     lone surrogates, keys that are not text and integers beyond 64 bits, and writes NUL
@@ -259,8 +270,8 @@ def _plain(record: Mapping[str, Any]) -> bool:
     try:
         text = orjson.dumps(record)
     except TypeError:  # orjson.JSONEncodeError
-        return False
-    return b"\\u0000" not in text
+        return None
+    return None if b"\\u0000" in text else text
 
 
 def _storable_value(value: Any) -> Any:
@@ -271,27 +282,3 @@ def _storable_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_storable_value(v) for v in value]
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class ListingExtras:
-    """Listing fields beyond :class:`RemoteSeries`, read back from its ``raw`` record
-    (for metadata.csv); every dialect's spelling is tried."""
-
-    study_description: str | None
-    study_date: date | None
-    manufacturer: str | None
-    third_party: str | None
-    data_description_uri: str | None
-
-
-def listing_extras(raw: Mapping[str, Any]) -> ListingExtras:
-    return ListingExtras(
-        study_description=to_str(first(raw, "StudyDesc", "StudyDescription",
-                                        "Study Description")),
-        study_date=to_date(first(raw, "StudyDate", "Study Date")),
-        manufacturer=to_str(raw.get("Manufacturer")),
-        third_party=to_str(first(raw, "ThirdPartyAnalysis", "3rd Party Analysis")),
-        data_description_uri=to_str(first(raw, "DataDescriptionURI", "CollectionURI",
-                                          "Data Description URI")),
-    )

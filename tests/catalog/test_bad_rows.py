@@ -3,9 +3,12 @@ queued, bad ones failed with their reason until a good row revives them."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from mirror.catalog import Catalog
+from sqlalchemy import text
+
+from mirror.catalog import Catalog, bulk
 from mirror.domain import RemoteSeries, SeriesState
 from mirror.tcia import rows
 
@@ -57,3 +60,18 @@ async def test_a_queued_series_whose_row_turns_bad_fails(catalog: Catalog) -> No
     await catalog.record_unusable([_parsed(_row(1, ImageCount=-1))])
     [row] = [r async for r in catalog.iter_series(states=list(SeriesState))]
     assert row.state is SeriesState.FAILED and "ImageCount" in (row.last_error or "")
+
+
+async def test_a_listed_row_stores_the_json_text_its_plain_dict_would(
+        catalog: Catalog) -> None:
+    """A row of the fast path carries its JSON text (rows.ListedRecord); the catalog
+    stores exactly the text it makes of the same row held in a plain dict."""
+    fields = {"Extra": {"a": [1, None, 2.5]}, "Big": 2**63 - 1, "Name": "Zoë 患者",
+              "Flag": True}
+    fast = _parsed(_row(1, **fields))
+    assert isinstance(fast.raw, rows.ListedRecord)
+    await catalog.upsert_series([fast])
+    async with catalog._read() as conn:
+        [stored] = (await conn.execute(text("SELECT CAST(raw AS TEXT) FROM series"))).scalars()
+    assert stored == bulk.json_text(_row(1, **fields))
+    assert json.loads(stored) == _row(1, **fields)

@@ -116,3 +116,41 @@ def test_a_rescan_of_a_changed_or_shorter_body_is_refused() -> None:
     with pytest.raises(ListingChanged) as info:
         shorter.close()
     assert info.value.shorter
+
+
+#: Values the chunk decoder (orjson) reads differently from json, or refuses: each row
+#: holding one must come out exactly as ``json.loads`` reads it.
+ODD_VALUES = [
+    2**64, 2**64 - 1, -(2**63) - 1, -(2**63), 10**30, -(10**30), 2**63,
+    float(2**63), 1e19, -1e19, 1.5, float("nan"), float("inf"), float("-inf"),
+    "\ud800", "a\udc00b", {"deep": [1, 2**70, {"x": -(2**65)}]}, [10**25],
+]
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=repr)
+def test_values_the_fast_decoder_reads_otherwise_come_out_as_json_reads_them(
+        value: object) -> None:
+    # json.dumps writes NaN, the infinities and lone surrogates as json.loads reads them
+    body = json.dumps([{"n": 1}, {"odd": value, "i": 7}, {"n": 2}]).encode()
+    expected = json.loads(body)
+    for cut in (0, 5, len(body) // 2, len(body)):
+        got = feed_in_pieces(body, [cut])
+        assert repr(got) == repr(expected), cut  # repr: nan != nan, and int vs float
+        assert [type(v) for r in got for v in r.values()] == [
+            type(v) for r in expected for v in r.values()]
+
+
+def test_many_rows_in_one_chunk_equal_json_loads_with_braces_in_strings() -> None:
+    rows = [{"SeriesInstanceUID": f"1.2.{i}", "Desc": "}, {" * (i % 3), "Big": 2**64 + i,
+             "Nested": {"a": "}"}} for i in range(500)]
+    body = json.dumps(rows).encode()
+    assert parse_array(body) == rows
+    for step in (7, 1000, 65536):
+        assert feed_in_pieces(body, list(range(step, len(body), step))) == rows
+
+
+def test_a_non_object_among_objects_is_refused_in_any_chunking() -> None:
+    body = b'[{"a":1},{"b":2},3,{"c":4}]'
+    for cut in range(len(body) + 1):
+        with pytest.raises(JsonArrayError, match="expected an object"):
+            feed_in_pieces(body, [cut])

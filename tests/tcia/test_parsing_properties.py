@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from mirror.archive import layout
+from mirror.catalog import bulk
 from mirror.domain import PathName, RejectedRow, RemoteSeries, Uid
 from mirror.errors import InvalidUid, PermanentApiError, ProtocolError
 from mirror.tcia import dates, parsing
@@ -164,3 +165,14 @@ def test_fast_path_parses_exactly_as_the_careful_one(record: dict[str, Any],
                                                      collection: str | None) -> None:
     assert (_fields(listing_rows.to_series(record, collection))
             == _fields(listing_rows.careful_series(record, collection)))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(record=st.one_of(rows, near_valid_rows, listing_like_rows),
+       collection=st.one_of(st.none(), st.sampled_from(["C", "OTHER"])))
+def test_the_json_text_a_listed_row_carries_is_what_the_catalog_writes_for_it(
+        record: dict[str, Any], collection: str | None) -> None:
+    parsed = listing_rows.to_series(record, collection)
+    if isinstance(parsed, RemoteSeries) and isinstance(parsed.raw, listing_rows.ListedRecord):
+        assert parsed.raw.json_text == bulk.json_text(dict(parsed.raw))
+        assert parsed.raw == record
