@@ -19,10 +19,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import NullPool, QueuePool
 
-from mirror.errors import CatalogError, ConfigError
+from mirror import dburl
+from mirror.errors import CatalogError
 
 if TYPE_CHECKING:  # the asyncio extension pulls in the ORM: imported only to build engines
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -33,7 +34,6 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT = 60.0
 #: Execution option marking an engine whose transactions write.
 _WRITE = WRITE_OPTION = "mirror_write"
-_DRIVERS = ("sqlite+aiosqlite", "postgresql+asyncpg")
 #: Postgres session settings of every catalog connection.
 _PG_SERVER_SETTINGS = {
     "application_name": "tcia-mirror",
@@ -44,31 +44,22 @@ _PG_SERVER_SETTINGS = {
 
 
 def parse_url(url: str) -> URL:
-    """The catalog URL, or a ConfigError naming the key."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError as exc:
-        raise ConfigError(f"catalog.url: cannot parse {url!r}") from exc
-    if parsed.drivername not in _DRIVERS:
-        raise ConfigError(
-            "catalog.url: must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-    return parsed
+    """The catalog URL, or a ConfigError naming the key (the checks: :func:`dburl.parse`)."""
+    dburl.parse(url)
+    return make_url(url)
 
 
 def safe_url(url: str | URL) -> str:
     """The URL with its password hidden, for messages and logs."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<unparseable catalog url>"
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return dburl.safe(url)
 
 
 def sqlite_file(url: str | URL) -> Path | None:
     """The database file of a SQLite URL (None for Postgres and in-memory SQLite)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        return None
-    return Path(parsed.database)
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return dburl.sqlite_file(dburl.make(text))
 
 
 def create_engine(url: str) -> AsyncEngine:

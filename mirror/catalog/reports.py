@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import fields
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, func, insert, or_, select, update
@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from mirror.catalog import models
 from mirror.catalog.records import SeriesRow
+from mirror.catalog.statusdb import empty_status
 from mirror.catalog.store import Scope, Store, in_collections, utcnow, with_names
 from mirror.domain import SeriesState
 from mirror.errors import STORAGE_FULL_TEXTS
@@ -109,7 +110,7 @@ def read_collection_status(conn: Connection) -> list[dict[str, Any]]:
     rows = conn.execute(query).all()
     out: dict[str, dict[str, Any]] = {}
     for name, mark, poll, ok, reconcile, state, n, size, count, *hashes in rows:
-        entry = out.setdefault(name, _empty_status(name, mark, poll, ok, reconcile))
+        entry = out.setdefault(name, empty_status(name, mark, poll, ok, reconcile))
         entry.update(_hash_status(*hashes))
         if state is not None:
             entry[state.value] += n
@@ -143,21 +144,6 @@ def _hash_status(source: str | None, checked_at: datetime | None, changed: int |
         "last_hash_check_changed": changed,
         "hash_scrub_started": pass_started.isoformat() if pass_started else None,
         "hash_scrub_changed": pass_changed if pass_started else None,
-    }
-
-
-def _empty_status(name: str, watermark: date | None, last_poll: datetime | None,
-                  last_poll_ok: bool | None, last_reconcile: datetime | None,
-                  ) -> dict[str, Any]:
-    return {
-        "collection": name, "series_total": 0,
-        **{state.value: 0 for state in SeriesState},
-        "bytes_on_disk": 0, "instances": 0,
-        "last_poll": last_poll.isoformat() if last_poll else None,
-        "last_poll_ok": last_poll_ok,
-        "watermark": watermark.isoformat() if watermark else None,
-        "last_reconcile": last_reconcile.isoformat() if last_reconcile else None,
-        "storage": "ok", "storage_waiting": 0, "storage_error": None,
     }
 
 

@@ -236,7 +236,7 @@ def _collections(rows: Sequence[Sequence[Any]], full: Sequence[Sequence[Any]],
     for name, mark, poll, ok, reconcile, state, n, size, count, *hashes in rows:
         entry = out.get(name)
         if entry is None:
-            entry = out[name] = _empty_status(name, _date(mark), _when(poll),
+            entry = out[name] = empty_status(name, _date(mark), _when(poll),
                                               None if ok is None else bool(ok), _when(reconcile))
         source, checked, changed, started, pass_changed = hashes
         checked, started = _when(checked), _when(started)
@@ -262,9 +262,10 @@ def _collections(rows: Sequence[Sequence[Any]], full: Sequence[Sequence[Any]],
     return list(out.values())
 
 
-def _empty_status(name: str, watermark: date | None, last_poll: datetime | None,
-                  last_poll_ok: bool | None, last_reconcile: datetime | None,
-                  ) -> dict[str, Any]:
+def empty_status(name: str, watermark: date | None, last_poll: datetime | None,
+                 last_poll_ok: bool | None, last_reconcile: datetime | None,
+                 ) -> dict[str, Any]:
+    """A collection's status row before its series are counted (both readers start here)."""
     return {
         "collection": name, "series_total": 0,
         **{state.value: 0 for state in SeriesState},
