@@ -4,23 +4,21 @@ SQLite gets WAL, a busy timeout and foreign keys on every connection, and write
 transactions start with ``BEGIN IMMEDIATE`` so that a writer waits for the lock up
 front instead of failing half-way when it upgrades a read lock.
 
-:func:`read` serves short read-only commands (``status``) through a plain synchronous
-Core engine: pysqlite for SQLite, the asyncpg dialect driven from one greenlet for
-Postgres. Neither ``sqlalchemy.ext.asyncio`` nor the ORM is imported on that path.
+``tcia-mirror status`` reads without any engine (:mod:`mirror.catalog.statusdb`).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.pool import NullPool, QueuePool
+from sqlalchemy.pool import QueuePool
 
 from mirror import dburl
 from mirror.errors import CatalogError
@@ -28,7 +26,6 @@ from mirror.errors import CatalogError
 if TYPE_CHECKING:  # the asyncio extension pulls in the ORM: imported only to build engines
     from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-T = TypeVar("T")
 
 #: Seconds a SQLite writer waits for the lock before giving up.
 SQLITE_BUSY_TIMEOUT = 60.0
@@ -102,45 +99,6 @@ def sqlite_thread_engine(url: str) -> Engine | None:
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False})
     _configure_sqlite(engine)
     return engine
-
-
-def read_engine(url: str) -> Engine:
-    """A synchronous engine without a pool, for one short read (see :func:`read`).
-
-    SQLite: pysqlite on the same file, same pragmas. Postgres: the asyncpg dialect of a
-    plain Engine, usable only inside :func:`read`'s greenlet.
-    """
-    parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        engine = sa_create_engine(parsed.set(drivername="sqlite"), poolclass=NullPool,
-                                  connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
-        _configure_sqlite(engine)
-        return engine
-    return sa_create_engine(parsed, poolclass=NullPool, connect_args={
-        "server_settings": dict(_PG_SERVER_SETTINGS)})
-
-
-async def read(url: str, work: Callable[[Connection], T]) -> T:
-    """Run *work* (plain synchronous Core) in one read transaction on a fresh
-    :func:`read_engine`, errors mapped; the engine is disposed of afterwards.
-
-    On SQLite *work* runs right here (a command's one short read); on Postgres inside a
-    greenlet, which lets the asyncpg dialect await on the running event loop.
-    """
-    engine = read_engine(url)
-
-    def run() -> T:
-        try:
-            with mapped_errors(url), engine.begin() as conn:
-                return work(conn)
-        finally:
-            engine.dispose()
-
-    if engine.dialect.is_async:
-        from sqlalchemy.util.concurrency import greenlet_spawn
-
-        return await greenlet_spawn(run)
-    return run()
 
 
 def _configure_sqlite(sync_engine: Engine) -> None:

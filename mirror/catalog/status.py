@@ -31,18 +31,12 @@ _COLUMNS = (
 _TEXT_KEYS = {"collection", "last_poll", "watermark", "last_hash_check"}
 
 
-async def collect(url: str) -> list[dict[str, Any]]:
+def read_collections(url: str) -> list[dict[str, Any]]:
     """One JSON-ready dict per collection; never migrates (NotInitialised instead).
 
     ``series_total`` counts the series upstream still publishes (retired ones are
     counted apart); bytes and instances count every file recorded on disk.
     """
-    rows: list[dict[str, Any]] = await statusdb.read_async(url, "collections")
-    return rows
-
-
-def read_collections(url: str) -> list[dict[str, Any]]:
-    """:func:`collect` without an event loop of the caller's (``tcia-mirror status``)."""
     rows: list[dict[str, Any]] = statusdb.read(url, "collections")
     return rows
 
@@ -171,14 +165,6 @@ def _overview(now: datetime, since: datetime, collections: list[dict[str, Any]],
         "throughput": {"since": since.isoformat(), "hours": THROUGHPUT_HOURS,
                        "buckets": buckets},
     }
-
-
-async def collect_overview(url: str, failed_limit: int = 1000) -> dict[str, Any]:
-    """:func:`overview` of the catalog at *url*; never migrates."""
-    now = datetime.now(UTC)
-    since = _since(now)
-    parts = await statusdb.read_async(url, "overview", since=since, failed_limit=failed_limit)
-    return _overview(now, since, parts["collections"], parts["failed"], parts["buckets"])
 
 
 def render_failed(rows: Sequence[dict[str, Any]], *, as_json: bool) -> str:

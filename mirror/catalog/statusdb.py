@@ -2,10 +2,11 @@
 
 sqlite3 for SQLite (no event loop at all), asyncpg in one short ``asyncio.run`` for
 Postgres: neither SQLAlchemy nor Alembic is imported, which is most of what a status
-process used to cost. The statements are what :mod:`mirror.catalog.reports` compiles
-to on each database, and the rows come back as the same JSON-ready dicts; a test runs
-both on the same catalogs and compares. The schema check is
-:func:`mirror.catalog.migrate.check_current`'s, with the same messages.
+process used to cost. Only the command's reads are here (the table and ``--failed``);
+the daemon's status page reads through its open Catalog. The statements are what
+:mod:`mirror.catalog.reports` compiles to on each database, and the rows come back as
+the same JSON-ready dicts; a test runs both on the same catalogs and compares. The
+schema check is :func:`mirror.catalog.migrate.check_current`'s, with the same messages.
 """
 
 from __future__ import annotations
@@ -69,15 +70,9 @@ FAILED_SERIES = (
     "ORDER BY collections.name, series.id LIMIT ?) AS page "
     "JOIN studies ON studies.id = page.study_ref "
     "JOIN patients ON patients.id = studies.patient_ref ORDER BY page.name, page.id")
-#: reports.read_committed_per_hour: (SQLite, Postgres) hour text "YYYY-MM-DD HH".
-_HOUR = ("substr(series.verified_at, 1, 13)",
-         "to_char(timezone('UTC', series.verified_at), 'YYYY-MM-DD HH24')")
-COMMITTED_PER_HOUR = tuple(
-    f"SELECT {hour}, count(*), sum(series.local_bytes) FROM series "
-    f"WHERE series.verified_at >= ? GROUP BY {hour} ORDER BY {hour}" for hour in _HOUR)
 
 def read(url: str, what: str, **kw: Any) -> Any:
-    """*what* ("collections", "failed" or "overview", see :func:`_fold`) of the catalog
+    """*what* ("collections" or "failed", see :func:`_fold`) of the catalog
     at *url*, in one read transaction; errors are :class:`CatalogError` with the password
     hidden. Never migrates."""
     parsed = dburl.parse(url)
@@ -86,14 +81,6 @@ def read(url: str, what: str, **kw: Any) -> Any:
     import asyncio  # Postgres only: SQLite needs no event loop
 
     return asyncio.run(_postgres(parsed, what, kw))
-
-
-async def read_async(url: str, what: str, **kw: Any) -> Any:
-    """:func:`read` inside a running event loop (SQLite's short read runs in place)."""
-    parsed = dburl.parse(url)
-    if parsed.backend == "sqlite":
-        return _sqlite(parsed, what, kw)
-    return await _postgres(parsed, what, kw)
 
 
 def _failure(url: dburl.DbUrl, exc: BaseException) -> CatalogError:
@@ -116,8 +103,8 @@ def _sqlite(url: dburl.DbUrl, what: str, kw: dict[str, Any]) -> Any:
             try:
                 present = conn.execute(HAS_VERSION_TABLE[0]).fetchall()[0][0]
                 _check(url, conn.execute(VERSION).fetchall() if present else [])
-                return _fold(what, kw, {sql: conn.execute(sql, args).fetchall()
-                                        for sql, args in _statements(what, kw, 0)})
+                return _fold(what, {sql: conn.execute(sql, args).fetchall()
+                                        for sql, args in _statements(what, kw)})
             finally:
                 conn.execute("ROLLBACK")  # nothing was written
         finally:
@@ -139,8 +126,8 @@ async def _postgres(url: dburl.DbUrl, what: str, kw: dict[str, Any]) -> Any:
                 present = await conn.fetchval(HAS_VERSION_TABLE[1])
                 _check(url, await conn.fetch(VERSION) if present else [])
                 results = {sql: await conn.fetch(_dollars(sql), *args)
-                           for sql, args in _statements(what, kw, 1)}
-            return _fold(what, kw, results)
+                           for sql, args in _statements(what, kw)}
+            return _fold(what, results)
         finally:
             await conn.close(timeout=10)
     except MirrorError:
@@ -173,23 +160,14 @@ def _like(mark: str) -> str:
     return "%" + mark.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
-def _statements(what: str, kw: dict[str, Any], dialect: int,
-                ) -> list[tuple[str, tuple[Any, ...]]]:
-    """The reads *what* needs on *dialect* (0 SQLite, 1 Postgres) and their parameters."""
-    out: list[tuple[str, tuple[Any, ...]]] = []
-    if what in ("collections", "overview"):
-        out += [(COLLECTION_STATUS, ()),
+def _statements(what: str, kw: dict[str, Any]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The reads *what* needs and their parameters."""
+    if what == "collections":
+        return [(COLLECTION_STATUS, ()),
                 (STORAGE_FULL, (SeriesState.QUEUED.value, SeriesState.FAILED.value,
                                 *(_like(m) for m in STORAGE_FULL_TEXTS))),
                 (POLL_ERRORS, ())]
-    if what in ("failed", "overview"):
-        out.append((FAILED_SERIES, (SeriesState.FAILED.value, kw.get("failed_limit", 1000))))
-    if what == "overview":
-        since = kw["since"]
-        if dialect == 0:  # stored as naive UTC text "YYYY-MM-DD HH:MM:SS.ffffff"
-            since = since.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-        out.append((COMMITTED_PER_HOUR[dialect], (since,)))
-    return out
+    return [(FAILED_SERIES, (SeriesState.FAILED.value, kw.get("failed_limit", 1000)))]
 
 
 def _check(url: dburl.DbUrl, rows: Sequence[Sequence[Any]]) -> None:
@@ -203,25 +181,15 @@ def _check(url: dburl.DbUrl, rows: Sequence[Sequence[Any]]) -> None:
             f"this program needs {HEAD_REVISION}; run `tcia-mirror db upgrade`")
 
 
-def _fold(what: str, kw: dict[str, Any], results: dict[str, Sequence[Sequence[Any]]]) -> Any:
+def _fold(what: str, results: dict[str, Sequence[Sequence[Any]]]) -> Any:
     """The JSON-ready answer from the rows of :func:`_statements`: "collections" (status
-    rows), "failed" (failed series) or "overview" (both, and commits per hour)."""
-    out: dict[str, Any] = {}
-    if COLLECTION_STATUS in results:
-        out["collections"] = _collections(results[COLLECTION_STATUS], results[STORAGE_FULL],
-                                          {name: error for name, error in results[POLL_ERRORS]})
-    if FAILED_SERIES in results:
-        out["failed"] = [
-            {"collection": name, "series_uid": uid, "patient_id": patient, "modality": modality,
+    rows) or "failed" (failed series)."""
+    if what == "collections":
+        return _collections(results[COLLECTION_STATUS], results[STORAGE_FULL],
+                            {name: error for name, error in results[POLL_ERRORS]})
+    return [{"collection": name, "series_uid": uid, "patient_id": patient, "modality": modality,
              "attempts": attempts, "file_size": size, "last_error": error or ""}
             for uid, patient, name, modality, attempts, error, size in results[FAILED_SERIES]]
-    if what == "overview":
-        (hours,) = (rows for sql, rows in results.items() if sql in COMMITTED_PER_HOUR)
-        out["buckets"] = [
-            {"hour": f"{text[:10]}T{text[11:13]}:00:00+00:00", "series": int(n),
-             "bytes": int(size or 0)} for text, n, size in hours]
-        return out
-    return out[what]
 
 
 def _not_initialised(url: dburl.DbUrl) -> NotInitialised:

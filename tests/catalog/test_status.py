@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 
 from mirror.catalog import Catalog, NotInitialised, status
@@ -40,7 +41,7 @@ async def _populate(catalog: Catalog) -> None:
 
 async def test_collect_counts_per_collection(catalog: Catalog, catalog_url: str) -> None:
     await _populate(catalog)
-    rows = await status.collect(catalog_url)
+    rows = await anyio.to_thread.run_sync(status.read_collections, catalog_url)
     assert [r["collection"] for r in rows] == ["COLL-A", "COLL-B"]
     a, b = rows
     assert set(a) == KEYS | STORAGE_KEYS | HASH_KEYS
@@ -59,7 +60,7 @@ async def test_collect_counts_per_collection(catalog: Catalog, catalog_url: str)
 
 async def test_collect_refuses_an_uninitialised_catalog(catalog_url: str) -> None:
     with pytest.raises(NotInitialised, match="tcia-mirror db upgrade"):
-        await status.collect(catalog_url)
+        await anyio.to_thread.run_sync(status.read_collections, catalog_url)
 
 
 def test_render_without_collections_and_byte_units() -> None:
@@ -104,7 +105,7 @@ async def test_series_waiting_for_disk_space_show_as_storage_full(
     await catalog.fail(quota.series_uid, "w", retry_at=None,
                        error="StorageError: cannot write y: Disk quota exceeded")
     await catalog.fail(other.series_uid, "w", retry_at=None, error="StorageError: 100%_ ok")
-    rows = await status.collect(catalog_url)
+    rows = await anyio.to_thread.run_sync(status.read_collections, catalog_url)
     (a,) = [r for r in rows if r["collection"] == "COLL-A"]
     assert (a["storage"], a["storage_waiting"]) == ("full", 2)
     assert "storage full" in a["storage_error"] or "quota" in a["storage_error"]
