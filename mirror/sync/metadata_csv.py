@@ -26,7 +26,7 @@ from mirror.archive.verify import load_pydicom
 from mirror.catalog.records import SeriesRow
 from mirror.dicomuids import read_sop_class
 from mirror.domain import SeriesState
-from mirror.tcia.rows import listing_extras
+from mirror.tcia.extras import listing_extras
 from mirror.transfer.commit import write_atomic
 
 FILENAME = "metadata.csv"

@@ -26,8 +26,6 @@ from mirror.domain import (
 )
 from mirror.errors import InvalidUid
 from mirror.tcia.dates import to_date, to_datetime
-from mirror.tcia.extras import ListingExtras as ListingExtras  # metadata.csv reads them
-from mirror.tcia.extras import listing_extras as listing_extras
 from mirror.tcia.fields import first, to_int, to_str
 
 #: Sane ranges of listed numbers (the catalog's INTEGER and BIGINT columns).
