@@ -108,23 +108,16 @@ def worker(config_path: str | None) -> None:
 def status(config_path: str | None, as_json: bool, failed: bool) -> None:
     """Per collection: series total / done / queued / failed, bytes, last poll, watermark."""
     # Stored SQL straight on sqlite3 / asyncpg: no SQLAlchemy, no anyio, and on SQLite
-    # no event loop; our errors still end as one line and their exit code.
+    # no event loop; Group turns our errors and Ctrl-C into one line and an exit code.
     from mirror.catalog import status as catalog_status
-    from mirror.errors import Interrupted, MirrorError
-    from mirror.run.exits import fail
 
     settings = _settings(config_path)
-    try:
-        if failed:
-            text = catalog_status.render_failed(
-                catalog_status.read_failed(settings.catalog.url), as_json=as_json)
-        else:
-            text = catalog_status.render(
-                catalog_status.read_collections(settings.catalog.url), as_json=as_json)
-    except KeyboardInterrupt:
-        fail(Interrupted())
-    except MirrorError as exc:
-        fail(exc)
+    if failed:
+        text = catalog_status.render_failed(
+            catalog_status.read_failed(settings.catalog.url), as_json=as_json)
+    else:
+        text = catalog_status.render(
+            catalog_status.read_collections(settings.catalog.url), as_json=as_json)
     click.echo(text)
 
 

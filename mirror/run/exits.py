@@ -102,11 +102,14 @@ def fail(exc: MirrorError) -> NoReturn:
 
 
 class Group(click.Group):
-    """Bad usage exits 2 with one line; our own errors raised while parsing do too."""
+    """Bad usage exits 2 with one line; our own errors raised while parsing do too, and
+    so do those of a command's synchronous work (``status``); Ctrl-C is ``Interrupted``."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:
+            fail(Interrupted())
         except MirrorError as exc:
             fail(exc)
         except (click.exceptions.ClickException, click.exceptions.Exit,

@@ -184,3 +184,20 @@ async def test_the_status_table_is_the_same_through_the_cli(
     assert shown.returncode == 0, shown.stderr
     rows = await anyio.to_thread.run_sync(status.read_collections, catalog_url)
     assert shown.stdout == status.render(rows, as_json=False) + "\n"
+
+
+def test_ctrl_c_during_status_is_one_line_and_its_exit_code(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from mirror.run.cli import cli
+
+    def interrupted(url: str) -> list[dict[str, object]]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(status, "read_collections", interrupted)
+    (tmp_path / "mirror.toml").write_text('[catalog]\nurl = "sqlite+aiosqlite:///x.db"\n')
+    result = CliRunner().invoke(cli, ["status", "--config", str(tmp_path / "mirror.toml")])
+    assert result.exit_code == 130
+    assert result.stderr.splitlines() == ["tcia-mirror: error: Interrupted."]
+    assert result.stdout == ""
